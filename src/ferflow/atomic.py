@@ -1,0 +1,64 @@
+"""Write outputs to a temporary sibling and rename them into place, so an interrupted stage
+leaves either the previous good output or nothing."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike[str], *, directory: bool = False) -> Iterator[Path]:
+    """Yield a temporary path next to `target`; on success rename it onto `target`.
+
+    With `directory=True` the temporary path is an empty directory and the whole tree replaces
+    `target`. On any exception the temporary path is removed and `target` is untouched.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    prefix = f".{target.name}.tmp-"
+    if directory:
+        tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
+    else:
+        fd, name = tempfile.mkstemp(prefix=prefix, dir=target.parent, suffix=target.suffix)
+        os.close(fd)
+        tmp = Path(name)
+    try:
+        yield tmp
+        if directory:
+            # A directory cannot be renamed over a non-empty one: move the old aside first.
+            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            if target.exists():
+                os.replace(target, old)
+            os.replace(tmp, target)
+            _remove(old)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def write_text(target: str | os.PathLike[str], text: str) -> None:
+    """Atomically write `text` to `target`."""
+    with atomic_path(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json(target: str | os.PathLike[str], data: Any) -> None:
+    """Atomically write `data` as indented, key-sorted JSON (stable diffs for DVC metrics)."""
+    write_text(target, json.dumps(data, indent=2, sort_keys=True) + "\n")
