@@ -4,6 +4,8 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.ferflow-installed
+# Stage commands in dvc.yaml call `python`: make it the venv's.
+export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: setup run test test-fast lint ui benchmark lock clean
 

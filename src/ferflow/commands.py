@@ -8,7 +8,8 @@ from ferflow.cli import command
 
 
 def _params_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--params", default="params.yaml", help="params file (default: %(default)s)")
+    parser.add_argument("--params", default="params.yaml",
+                        help="params file (default: %(default)s)")
 
 
 @command("check-params", "validate params.yaml and print the effective values", _params_arg)

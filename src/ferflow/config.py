@@ -66,7 +66,9 @@ class UrlParams(Strict):
 
 
 class KaggleParams(Strict):
-    competition: str = "challenges-in-representation-learning-facial-expression-recognition-challenge"
+    competition: str = (
+        "challenges-in-representation-learning-facial-expression-recognition-challenge"
+    )
 
 
 class DataParams(Strict):
@@ -87,13 +89,8 @@ class DataParams(Strict):
         return self
 
 
-class PreprocessParams(Strict):
-    write_images: bool = Field(True, description="write the PNG tree (arrays are always written)")
-
-
 class Params(Strict):
     data: DataParams = DataParams()
-    preprocess: PreprocessParams = PreprocessParams()
 
 
 def _describe(error: dict[str, Any]) -> str:
