@@ -1,0 +1,60 @@
+"""Building blocks shared by the backbones: channel scaling and the usual conv/dense stacks."""
+
+from __future__ import annotations
+
+import keras
+
+MIN_CHANNELS = 8
+"""Narrowest layer `width` may produce, so tiny test models still have a few features."""
+
+KERNEL_INIT = "he_normal"
+"""He initialisation: the right scale for ReLU networks trained from scratch."""
+
+
+def scaled(units: int, width: float) -> int:
+    """`units` times the width multiplier, rounded, never below `MIN_CHANNELS`."""
+    return max(MIN_CHANNELS, round(units * width))
+
+
+def conv_bn_relu(
+    x: keras.KerasTensor,
+    filters: int,
+    kernel_size: int,
+    *,
+    strides: int = 1,
+    name: str,
+) -> keras.KerasTensor:
+    """Conv (no bias: BN's beta replaces it) → BatchNorm → ReLU."""
+    x = keras.layers.Conv2D(
+        filters,
+        kernel_size,
+        strides=strides,
+        padding="same",
+        use_bias=False,
+        kernel_initializer=KERNEL_INIT,
+        name=f"{name}_conv",
+    )(x)
+    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    return keras.layers.ReLU(name=f"{name}_relu")(x)
+
+
+def dense_dropout_stack(
+    x: keras.KerasTensor, units: tuple[int, ...], *, width: float, dropout: float
+) -> keras.KerasTensor:
+    """Flatten, then `Dense → ReLU → Dropout` per entry of `units` (the classic FC classifier).
+
+    The last dropout sits right before the scores layer the head adds.
+    """
+    x = keras.layers.Flatten(name="flatten")(x)
+    for i, n in enumerate(units, start=1):
+        x = keras.layers.Dense(
+            scaled(n, width), activation="relu", kernel_initializer=KERNEL_INIT, name=f"fc{i}"
+        )(x)
+        x = keras.layers.Dropout(dropout, name=f"fc{i}_dropout")(x)
+    return x
+
+
+def pooled_features(x: keras.KerasTensor, *, dropout: float) -> keras.KerasTensor:
+    """Global average pooling then dropout: the classifier input of the all-convolutional nets."""
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    return keras.layers.Dropout(dropout, name="gap_dropout")(x)

@@ -1,0 +1,168 @@
+"""Every backbone with every head: builds for 48x48 grey input, trains a step, saves and loads."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from ferflow.errors import FerflowError
+from ferflow.models import (
+    HEADS,
+    SquaredHinge,
+    available_models,
+    count_params,
+    create_model,
+    loss_for_head,
+)
+
+TINY = 0.125  # narrow enough that all 14 builds + steps stay quick on a shared CPU
+
+
+def _batch(n: int = 4, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 256, size=(n, 48, 48, 1)).astype("float32")
+    y = keras.utils.to_categorical(rng.integers(0, 7, size=n), 7)
+    return x, y
+
+
+def _scores(model: keras.Model, x: np.ndarray) -> np.ndarray:
+    return keras.ops.convert_to_numpy(model(x, training=False))
+
+
+def test_registry_lists_the_seven_backbones() -> None:
+    assert available_models() == [
+        "shallow_cnn",
+        "alexnet",
+        "vgg16",
+        "vgg19",
+        "resnet18",
+        "resnet50",
+        "cpu_net",
+    ]
+
+
+@pytest.mark.parametrize("head", HEADS)
+@pytest.mark.parametrize("name", available_models())
+def test_backbone_trains_a_step_and_round_trips(name: str, head: str, tmp_path: Path) -> None:
+    built = create_model(name, head=head, width=TINY, seed=0)
+    model = built.model
+    assert built.head == head and built.pretrained_base is None and built.phase2_trainable == ()
+    assert model.input_shape == (None, 48, 48, 1)
+    assert model.output_shape == (None, 7)
+    # Callers feed raw 0..255 pixels: the model rescales them itself, first thing.
+    assert isinstance(model.layers[1], keras.layers.Rescaling)
+
+    # Eager: one step checks shapes, gradients and the loss without paying for graph tracing
+    # 14 times; the compiled path is exercised by the next test and the pretrained ones.
+    model.compile(optimizer="adam", loss=loss_for_head(head), run_eagerly=True)
+    x, y = _batch()
+    loss = model.train_on_batch(x, y)
+    assert np.isfinite(loss)
+    scores = _scores(model, x)
+    assert scores.shape == (4, 7) and np.isfinite(scores).all()
+
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(_scores(loaded, x), scores, rtol=1e-5, atol=1e-5)
+    assert isinstance(loaded.loss, SquaredHinge) == (head == "l2svm")
+
+
+@pytest.mark.parametrize("head", HEADS)
+def test_compiled_training_lowers_the_loss(head: str) -> None:
+    """The graph-compiled path `fit` uses, with each head's loss, learns a fixed batch."""
+    model = create_model("cpu_net", head=head, width=TINY, dropout=0.0, seed=0).model
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=loss_for_head(head))
+    x, y = _batch(8)
+    losses = [float(model.train_on_batch(x, y)) for _ in range(15)]
+    assert all(np.isfinite(losses)) and losses[-1] < losses[0]
+
+
+def test_l2svm_head_penalises_its_weights_and_softmax_does_not() -> None:
+    svm = create_model("cpu_net", head="l2svm", width=TINY).model
+    soft = create_model("cpu_net", head="softmax", width=TINY).model
+    assert svm.get_layer("scores").kernel_regularizer is not None
+    assert len(svm.losses) == 1 and float(svm.losses[0]) > 0
+    assert soft.get_layer("scores").kernel_regularizer is None and soft.losses == []
+
+
+def test_width_scales_channels_and_dense_layers_with_a_floor_of_8() -> None:
+    full = create_model("shallow_cnn").model
+    half = create_model("shallow_cnn", width=0.5).model
+    tiny = create_model("shallow_cnn", width=0.01).model
+    assert full.get_layer("block3_conv2").filters == 128
+    assert half.get_layer("block3_conv2").filters == 64
+    assert half.get_layer("fc1").units == 128
+    assert tiny.get_layer("block1_conv1").filters == 8 and tiny.get_layer("fc1").units == 8
+    assert count_params(half) < count_params(full)
+
+
+def test_cpu_net_is_small() -> None:
+    assert 50_000 <= count_params(create_model("cpu_net").model) <= 200_000
+
+
+def test_seed_makes_initial_weights_reproducible() -> None:
+    def weights(seed: int) -> list[np.ndarray]:
+        return create_model("cpu_net", width=TINY, seed=seed).model.get_weights()
+
+    first, again, other = weights(7), weights(7), weights(8)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(first, other, strict=True))
+
+
+def test_num_classes_sets_the_score_width() -> None:
+    assert create_model("cpu_net", width=TINY, num_classes=3).model.output_shape == (None, 3)
+
+
+def test_unknown_model_lists_the_available_ones() -> None:
+    with pytest.raises(FerflowError, match="unknown model 'vgg17'") as err:
+        create_model("vgg17")
+    assert all(name in str(err.value) for name in available_models())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"head": "svm"}, "unknown model head 'svm'.*softmax, l2svm"),
+        ({"width": 0.0}, "width must be > 0"),
+        ({"dropout": 1.0}, r"dropout must be in \[0, 1\)"),
+        ({"num_classes": 1}, "num_classes must be at least 2"),
+        ({"weights": "w.h5"}, "'cpu_net' has no ImageNet version.*vgg16, resnet50"),
+    ],
+)
+def test_bad_arguments_raise_ferflow_errors(kwargs: dict, message: str) -> None:
+    with pytest.raises(FerflowError, match=message):
+        create_model("cpu_net", **kwargs)
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("jax") is None,
+    reason="jax is not installed here; the JAX-backend check runs where it is (GPU hosts)",
+)
+def test_builds_and_trains_on_the_jax_backend() -> None:
+    # The backend is fixed when keras is first imported, hence a fresh interpreter.
+    script = (
+        "import numpy as np, keras\n"
+        "from ferflow.models import create_model, loss_for_head, scores_to_probabilities\n"
+        "assert keras.backend.backend() == 'jax'\n"
+        "for head in ('softmax', 'l2svm'):\n"
+        "    m = create_model('cpu_net', head=head, width=0.125, seed=0).model\n"
+        "    m.compile(optimizer='adam', loss=loss_for_head(head))\n"
+        "    x = np.random.default_rng(0).integers(0, 256, (4, 48, 48, 1)).astype('float32')\n"
+        "    loss = m.train_on_batch(x, np.eye(7, dtype='float32')[[0, 1, 2, 3]])\n"
+        "    assert np.isfinite(loss), loss\n"
+        "    p = scores_to_probabilities(m.predict(x, verbose=0))\n"
+        "    assert p.shape == (4, 7) and np.allclose(p.sum(axis=1), 1, atol=1e-5)\n"
+    )
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
