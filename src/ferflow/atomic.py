@@ -12,6 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+# mkstemp/mkdtemp create owner-only paths; outputs should get the usual permissions instead.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
@@ -33,10 +37,12 @@ def atomic_path(target: str | os.PathLike[str], *, directory: bool = False) -> I
     prefix = f".{target.name}.tmp-"
     if directory:
         tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
+        tmp.chmod(0o777 & ~_UMASK)
     else:
         fd, name = tempfile.mkstemp(prefix=prefix, dir=target.parent, suffix=target.suffix)
         os.close(fd)
         tmp = Path(name)
+        tmp.chmod(0o666 & ~_UMASK)
     try:
         yield tmp
         if directory:
