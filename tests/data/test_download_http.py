@@ -186,9 +186,14 @@ def test_unreachable_host_is_reported(tmp_path: Path) -> None:
     assert url in str(err.value) and "2 attempts" in str(err.value)
 
 
-def test_non_http_url_is_rejected(tmp_path: Path) -> None:
-    with pytest.raises(FerflowError, match="not an http"):
-        fetch_raw_csv(url_params("ftp://example.org/fer2013.csv"), tmp_path / "raw")
+@pytest.mark.parametrize("url", ["ftp://example.org/fer2013.csv", "https://",
+                                 "http://127.0.0.1:99999/fer2013.csv", "http://[::1/fer2013.csv",
+                                 "http://example.org/my fer2013.csv"])
+def test_malformed_or_non_http_url_is_rejected_before_any_request(tmp_path: Path,
+                                                                  url: str) -> None:
+    with pytest.raises(FerflowError, match="not a valid http\\(s\\) address") as err:
+        fetch_raw_csv(url_params(url, retries=3), tmp_path / "raw")
+    assert "attempt" not in str(err.value)  # a typo is not retried as a network failure
 
 
 def test_cut_transfer_is_resumed_with_a_range_request(server, tmp_path: Path) -> None:

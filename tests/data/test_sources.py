@@ -329,8 +329,9 @@ def test_kaggle_credentials_are_found_where_the_client_looks(
     assert kaggle_credentials_found()
 
 
-def test_kaggle_competition_zip_is_unpacked_to_the_csv(tmp_path: Path) -> None:
-    """The competition zip holds fer2013.tar.gz among Kaggle's other FER files."""
+@pytest.mark.parametrize("member", ["fer2013.tar.gz", "fer2013/fer2013.csv"])
+def test_kaggle_competition_zip_is_unpacked_to_the_csv(tmp_path: Path, member: str) -> None:
+    """The competition zip holds fer2013.tar.gz (or the CSV) among Kaggle's other FER files."""
     data = csv_bytes(12, seed=5)
     inner = tar_gz(tmp_path / "fer2013.tar.gz", {"fer2013/fer2013.csv": data})
     download = tmp_path / "download"
@@ -339,7 +340,10 @@ def test_kaggle_competition_zip_is_unpacked_to_the_csv(tmp_path: Path) -> None:
         archive.writestr("example_submission.csv", "id,emotion\n")
         archive.writestr("icml_face_data.csv", "emotion, Usage, pixels\n")
         archive.writestr("train.csv", "emotion,pixels\n")
-        archive.write(inner, "fer2013.tar.gz")
+        if member.endswith(".tar.gz"):
+            archive.write(inner, member)
+        else:
+            archive.writestr(member, data)
     out = tmp_path / "fer2013.csv"
     assert import_kaggle_download(download, out, "fer-challenge") == 12
     assert out.read_bytes() == data

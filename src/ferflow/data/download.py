@@ -46,6 +46,23 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def check_url(url: str) -> None:
+    """Raise FerflowError unless `url` is a well-formed http(s) address (checked before any
+    request, so a typo is not retried as if the network were down)."""
+    problem = ""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (parsing the port raises ValueError when it is bad)
+    except ValueError as exc:
+        parts, problem = None, f" ({exc})"
+    if (parts is None or parts.scheme not in ("http", "https") or not parts.hostname
+            or any(c.isspace() or not c.isprintable() for c in url)):
+        shown = url.split("?")[0]  # a query may hold a token
+        raise FerflowError(f"data.url.url is {shown!r}: not a valid http(s) address{problem}. Set "
+                           "it to an http:// or https:// link (spaces written as %20), or use "
+                           "data.source: file for a local path.")
+
+
 def display_url(url: str) -> str:
     """`url` without user info and query: signed links carry secrets there, and this text ends
     up in logs and in the git-tracked source.json."""
@@ -70,10 +87,8 @@ def download(url: str, directory: Path, *, sha256: str = "", retries: int = 3,
     `backoff_s`, then twice as long each time. With `sha256` set, a download that does not match
     is deleted and reported. The caller removes the returned file once it has used it.
     """
+    check_url(url)
     shown = display_url(url)
-    if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
-        raise FerflowError(f"data.url.url is {shown!r}: not an http(s) address. Set it to an "
-                           "http:// or https:// link, or use data.source: file for a local path.")
     directory.mkdir(parents=True, exist_ok=True)
     part = part_path(url, directory)
     failure = _Retryable("no attempt made")
