@@ -58,7 +58,7 @@ def dvc(project: Path, *args: str, check: bool = True) -> subprocess.CompletedPr
 
 def test_repro_data_stages_then_noop(tmp_path: Path) -> None:
     project = make_project(tmp_path)
-    dvc(project, "repro", "preprocess")
+    dvc(project, "repro", "validate")
     manifest = (project / "data" / "manifest.csv").read_text().splitlines()
     assert len(manifest) == 141
     assert len(list((project / "data" / "images").rglob("*.png"))) == 140
@@ -66,7 +66,9 @@ def test_repro_data_stages_then_noop(tmp_path: Path) -> None:
         "test.npz", "train.npz", "val.npz"]
     mtime = (project / "data" / "manifest.csv").stat().st_mtime_ns
 
-    again = dvc(project, "repro", "preprocess")
+    again = dvc(project, "repro", "validate")
     assert "up to date" in again.stdout
     assert "Running stage" not in again.stdout
     assert (project / "data" / "manifest.csv").stat().st_mtime_ns == mtime
+    assert (project / "reports" / "validation.json").exists()
+    assert (project / "reports" / "data_docs" / "index.html").exists()
