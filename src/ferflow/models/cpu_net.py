@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import keras
 
-from ferflow.models.common import KERNEL_INIT, conv_bn_relu, pooled_features, scaled
+from ferflow.models.common import (
+    KERNEL_INIT,
+    batch_norm,
+    conv_bn_relu,
+    pooled_features,
+    scaled,
+)
 
 STEM: tuple[tuple[int, int], ...] = ((16, 1), (32, 2))
 """(filters, stride) of the plain 3x3 stem convs: the first reads full 48x48 detail, the second
@@ -31,7 +37,7 @@ def _separable_bn(x: keras.KerasTensor, filters: int, name: str) -> keras.KerasT
         pointwise_initializer=KERNEL_INIT,
         name=f"{name}_sepconv",
     )(x)
-    return keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    return batch_norm(f"{name}_bn")(x)
 
 
 def separable_block(x: keras.KerasTensor, filters: int, name: str) -> keras.KerasTensor:
@@ -45,7 +51,7 @@ def separable_block(x: keras.KerasTensor, filters: int, name: str) -> keras.Kera
         kernel_initializer=KERNEL_INIT,
         name=f"{name}_proj_conv",
     )(x)
-    shortcut = keras.layers.BatchNormalization(name=f"{name}_proj_bn")(shortcut)
+    shortcut = batch_norm(f"{name}_proj_bn")(shortcut)
     y = _separable_bn(x, filters, f"{name}_1")
     y = keras.layers.ReLU(name=f"{name}_1_relu")(y)
     y = _separable_bn(y, filters, f"{name}_2")

@@ -11,7 +11,13 @@ from functools import partial
 
 import keras
 
-from ferflow.models.common import KERNEL_INIT, conv_bn_relu, pooled_features, scaled
+from ferflow.models.common import (
+    KERNEL_INIT,
+    batch_norm,
+    conv_bn_relu,
+    pooled_features,
+    scaled,
+)
 
 STEM_FILTERS = 64
 STAGE_FILTERS: tuple[int, ...] = (64, 128, 256, 512)
@@ -33,7 +39,7 @@ def _conv_bn(
         kernel_initializer=KERNEL_INIT,
         name=f"{name}_conv",
     )(x)
-    return keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    return batch_norm(f"{name}_bn")(x)
 
 
 def _residual(

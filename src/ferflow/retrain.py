@@ -1,0 +1,127 @@
+"""`ferflow retrain`: what the retrain workflow runs, so the test suite can run exactly the same.
+
+dvc pull (when a remote is configured) → dvc exp run with the requested overrides → dvc push
+(when a remote is configured) → a Markdown summary: metrics and params diff against the base
+ref, the leaderboard, and the selected model's confusion matrix.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ferflow import EMOTIONS
+from ferflow.atomic import write_text
+from ferflow.errors import FerflowError
+
+SUMMARY = Path("reports/retrain-summary.md")
+
+
+def _dvc(*args: str, capture: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run dvc with the current interpreter (the venv's), streaming its output unless captured."""
+    command = [sys.executable, "-m", "dvc", *args]
+    result = subprocess.run(command, text=True, capture_output=capture)
+    if result.returncode != 0:
+        detail = (result.stderr or "").strip()[-2000:] if capture else "see the output above"
+        raise FerflowError(f"`dvc {' '.join(args)}` failed (exit {result.returncode}): {detail}")
+    return result
+
+
+def overrides_for(backbones: str | None, sets: Sequence[str]) -> list[str]:
+    """`-S` arguments for dvc exp run from the workflow inputs; checks key=value form."""
+    args: list[str] = []
+    if backbones:
+        names = [b.strip() for b in backbones.split(",") if b.strip()]
+        args += ["-S", f"train.backbones=[{','.join(names)}]"]
+    for item in sets:
+        if "=" not in item or item.startswith("="):
+            raise FerflowError(f"--set {item!r}: expected KEY=VALUE with a dotted params key, "
+                               "e.g. --set train.epochs=30")
+        args += ["-S", item]
+    return args
+
+
+def has_remote() -> bool:
+    return bool(_dvc("remote", "list", capture=True).stdout.strip())
+
+
+def _diff(kind: str, base: str, *targets: str) -> str:
+    args = ["--targets", *targets] if targets else []
+    try:
+        text = _dvc(kind, "diff", base, "--md", *args, capture=True).stdout.strip()
+    except FerflowError as exc:
+        return f"_`dvc {kind} diff {base}` gave no comparison: {exc}_"
+    has_rows = len(text.splitlines()) > 2  # a Markdown table's header and rule, then rows
+    return text if has_rows else "_no changes_"
+
+
+def _confusion_section() -> str:
+    summary_path = Path("metrics/summary.json")
+    if not summary_path.exists():
+        return "_no metrics/summary.json: the register stage did not run_"
+    summary = json.loads(summary_path.read_text())
+    backbone = summary.get("selected") or summary.get("best") or ""
+    image = Path("plots/eval") / str(backbone) / "confusion_matrix.png"
+    pairs = Path("plots/confusion") / f"{backbone}.csv"
+    lines = [f"Selected by validation accuracy: **{backbone}**", ""]
+    if image.exists():
+        lines.append(f"Confusion matrix image: `{image}` (in the `reports` artifact of this run).")
+    if pairs.exists():
+        counts = {(t, p): 0 for t in EMOTIONS for p in EMOTIONS}
+        with pairs.open(newline="") as f:
+            for row in csv.DictReader(f):
+                counts[row["actual"], row["predicted"]] += 1
+        lines += ["", "| true \\ predicted | " + " | ".join(EMOTIONS) + " |",
+                  "| --- " * (len(EMOTIONS) + 1) + "|"]
+        lines += [f"| {t} | " + " | ".join(str(counts[t, p]) for p in EMOTIONS) + " |"
+                  for t in EMOTIONS]
+    return "\n".join(lines)
+
+
+def _gate_verdict() -> str:
+    report = Path("reports/validation.json")
+    if not report.exists():
+        return "_no reports/validation.json_"
+    passed = json.loads(report.read_text()).get("success")
+    return "passed" if passed else "**failed** (see reports/validation.json)"
+
+
+def build_summary(base: str, overrides: list[str]) -> str:
+    leaderboard = Path("reports/leaderboard.md")
+    source = Path("data/raw/source.json")
+    data = json.loads(source.read_text()) if source.exists() else {}
+    shown = " ".join(overrides[1::2]) or "none"
+    return "\n\n".join([
+        "# ferflow retrain",
+        f"Data: `{data.get('source', '?')}` ({data.get('rows', '?')} rows, sha256 "
+        f"`{str(data.get('sha256', '?'))[:12]}`). Overrides: `{shown}`.",
+        f"## Metrics vs `{base}`\n\n"
+        + _diff("metrics", base, "metrics/summary.json", "metrics/train"),
+        f"Data gate: {_gate_verdict()}",
+        f"## Params vs `{base}`\n\n{_diff('params', base)}",
+        "## Leaderboard\n\n" + (leaderboard.read_text().strip() if leaderboard.exists()
+                                else "_no reports/leaderboard.md_"),
+        "## Confusion matrix (test split)\n\n" + _confusion_section(),
+    ]) + "\n"
+
+
+def retrain(backbones: str | None, sets: Sequence[str], base: str,
+            summary_out: Path | None) -> str:
+    """Run the whole retraining; return the Markdown summary (also in reports/)."""
+    overrides = overrides_for(backbones, sets)
+    remote = has_remote()
+    if remote:
+        _dvc("pull", "--allow-missing")
+    _dvc("exp", "run", *overrides)
+    if remote:
+        _dvc("push")
+    text = build_summary(base, overrides)
+    write_text(SUMMARY, text)
+    if summary_out is not None:
+        with open(summary_out, "a", encoding="utf-8") as out:  # GitHub's step summary appends
+            out.write(text)
+    return text

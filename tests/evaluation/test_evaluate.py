@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mlflow import MlflowClient
+
+from ferflow.config import EvaluateParams
+from ferflow.errors import FerflowError
+from ferflow.evaluation.evaluate import EvaluationPaths, evaluate_backbone, read_run_ref
+from ferflow.evaluation.inference import load_classifier, predict_probabilities
+from ferflow.evaluation.metrics import classification_metrics
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_evaluate_writes_metrics_plots_and_logs_into_the_run(project, add_backbone) -> None:
+    model_dir = add_backbone("cpu_net")
+    paths = EvaluationPaths.for_backbone("cpu_net", project)
+    params = EvaluateParams(tta=("none", "flip", "ten_crop"), misclassified=6)
+
+    result = evaluate_backbone("cpu_net", model_dir=model_dir, arrays_dir=project / "data" /
+                               "arrays", params=params, paths=paths)
+
+    written = json.loads(paths.metrics.read_text())
+    assert written == json.loads(json.dumps(result))
+    assert written["params"] > 0
+    test = np.load(project / "data" / "arrays" / "test.npz")
+    probs = predict_probabilities(load_classifier(model_dir / "model.keras"), test["x"])
+    expected = classification_metrics(test["y"].astype(int), probs.argmax(1))
+    assert written["test"]["accuracy"] == pytest.approx(expected["accuracy"])
+    assert written["test"]["n"] == 21 and written["val"]["n"] == 28
+    for split in ("val", "test"):
+        for mode in ("none", "flip", "ten_crop"):
+            assert 0 <= written[split][f"accuracy_{mode}"] <= 1
+            assert 0 <= written[split][f"macro_f1_{mode}"] <= 1
+    assert written["test"]["accuracy_none"] == written["test"]["accuracy"]
+    assert len(paths.confusion_csv.read_text().splitlines()) == 22
+    assert (paths.plots_dir / "confusion_matrix.png").is_file()
+    assert (paths.plots_dir / "misclassified.png").is_file()
+
+    run = read_run_ref(model_dir / "run.json")
+    client = MlflowClient(run.tracking_uri)
+    logged = client.get_run(run.run_id).data.metrics
+    assert logged["eval_test_accuracy"] == pytest.approx(written["test"]["accuracy"])
+    assert logged["eval_val_accuracy_flip"] == pytest.approx(written["val"]["accuracy_flip"])
+    assert "eval_test_f1_disgust" in logged
+    assert logged["val_accuracy"] == 0.1  # the training's own metric is left alone
+    artifacts = {a.path for a in client.list_artifacts(run.run_id, "evaluation")}
+    assert artifacts == {"evaluation/confusion_matrix.png", "evaluation/misclassified.png",
+                         "evaluation/cpu_net.csv", "evaluation/metrics.json"}
+
+
+def test_missing_run_file_fails_before_writing_anything(project, add_backbone) -> None:
+    model_dir = add_backbone("cpu_net")
+    (model_dir / "run.json").unlink()
+    paths = EvaluationPaths.for_backbone("cpu_net", project)
+    with pytest.raises(FerflowError, match="run.json: not found"):
+        evaluate_backbone("cpu_net", model_dir=model_dir, arrays_dir=project / "data" / "arrays",
+                          params=EvaluateParams(), paths=paths)
+    assert not paths.metrics.exists()
+
+
+@pytest.mark.slow
+def test_stage_script_reports_a_missing_model_without_traceback(tmp_path: Path) -> None:
+    (tmp_path / "params.yaml").write_text("evaluate: {tta: [flip]}\n")
+    (tmp_path / "models" / "net").mkdir(parents=True)
+    (tmp_path / "models" / "net" / "run.json").write_text(
+        json.dumps({"run_id": "x", "experiment_id": "0", "tracking_uri": "sqlite:///m.db"}))
+    result = subprocess.run([sys.executable, str(REPO / "pipeline" / "evaluate.py"), "net"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert result.returncode == 2
+    assert "ferflow: error: models/net/model.keras: model file not found" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,150 @@
+"""The whole DAG on tiny synthetic data, run the way CI's retrain workflow runs it, then what a
+user does with the result: the MLflow store and UI, a worse second run, the registered model."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from test_dvc_repro import _run, dvc, make_project
+
+pytestmark = pytest.mark.slow
+
+TINY = {
+    "data.synthetic.rows": 280,
+    "train.backbones": ["cpu_net", "shallow_cnn"],
+    "train.epochs": 2,
+    "evaluate.tta": ["none", "flip"],
+}
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                  "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--window-size=1600,1000",
+                  "--virtual-time-budget=20000"]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    project = make_project(tmp_path_factory.mktemp("full"), TINY)
+    result = _run([sys.executable, "-m", "ferflow", "retrain", "--base", "HEAD",
+                   "--summary", str(project / "step-summary.md")], project)
+    (project / "retrain.log").write_text(result.stdout + result.stderr)
+    return project
+
+
+def _store(project: Path) -> sqlite3.Connection:
+    return sqlite3.connect(project / "mlflow.db")
+
+
+def test_retrain_writes_the_job_summary(project: Path) -> None:
+    summary = (project / "step-summary.md").read_text()
+    assert summary == (project / "reports" / "retrain-summary.md").read_text()
+    for heading in ("## Metrics vs `HEAD`", "## Params vs `HEAD`", "## Leaderboard",
+                    "## Confusion matrix"):
+        assert heading in summary
+    assert "cpu_net" in summary and "shallow_cnn" in summary
+    assert "| true \\ predicted |" in summary
+
+
+def test_one_run_per_backbone_and_a_champion(project: Path) -> None:
+    with _store(project) as db:
+        runs = db.execute("select name, status from runs").fetchall()
+        aliases = db.execute("select name, alias, version from registered_model_aliases").fetchall()
+    assert sorted(runs) == [("cpu_net", "FINISHED"), ("shallow_cnn", "FINISHED")]
+    assert aliases == [("ferflow-emotion", "champion", 1)]
+    summary = json.loads((project / "metrics" / "summary.json").read_text())
+    assert summary["selected"] in {"cpu_net", "shallow_cnn"}
+    leaderboard = (project / "reports" / "leaderboard.md").read_text()
+    assert "cpu_net" in leaderboard and "shallow_cnn" in leaderboard
+
+
+def test_nothing_changed_means_no_work(project: Path) -> None:
+    result = dvc(project, "repro")
+    assert "Running stage" not in result.stdout
+
+
+def test_worse_second_run_registers_a_challenger(project: Path) -> None:
+    dvc(project, "exp", "run", "-S", "train.epochs=1", "-S", "train.learning_rate=0.000001")
+    with _store(project) as db:
+        aliases = dict(db.execute("select alias, version from registered_model_aliases"))
+    assert aliases == {"champion": 1, "challenger": 2}
+
+
+def test_predict_with_the_champion(project: Path) -> None:
+    face = next((project / "data" / "images" / "test").rglob("*.png"))
+    result = _run([sys.executable, "-m", "ferflow", "predict", "--json", str(face)], project)
+    answer = json.loads(result.stdout)
+    assert answer[0]["faces"][0]["emotion"] in {"angry", "disgust", "fear", "happy", "sad",
+                                               "surprise", "neutral"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        for folder in os.environ.get("PATH", "").split(os.pathsep) + ["/usr/bin"]:
+            if (Path(folder) / name).exists():
+                return str(Path(folder) / name)
+    pytest.fail("Chromium is needed for the MLflow UI check: apt-get install chromium "
+                "(.ci/run installs it)")
+
+
+def test_mlflow_ui_lists_runs_and_champion_in_a_real_browser(project: Path, tmp_path: Path
+                                                               ) -> None:
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
+         f"sqlite:///{project / 'mlflow.db'}", "--default-artifact-root",
+         str(project / "mlartifacts"), "--host", "127.0.0.1", "--port", str(port),
+         "--workers", "1"], cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/health", server)
+        with _store(project) as db:
+            (experiment,) = db.execute(
+                "select experiment_id from experiments where name = 'ferflow'").fetchone()
+        base = f"http://127.0.0.1:{port}/#"
+        runs_page = _dump_dom(f"{base}/experiments/{experiment}/runs", tmp_path)
+        assert "cpu_net" in runs_page and "shallow_cnn" in runs_page
+        assert "ferflow-emotion" in _dump_dom(f"{base}/models", tmp_path)
+        model_page = _dump_dom(f"{base}/models/ferflow-emotion", tmp_path)
+        assert "champion" in model_page and "Version 1" in model_page
+        shot = tmp_path / "mlflow-ui.png"
+        subprocess.run([_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'p'}",
+                        f"--screenshot={shot}", f"{base}/experiments/{experiment}/runs"],
+                       capture_output=True, timeout=120, check=True)
+        assert shot.stat().st_size > 10_000
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _wait_for(url: str, server: subprocess.Popen) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert server.poll() is None, "mlflow server exited"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(1)
+    pytest.fail(f"{url} did not answer within 120 s")
+
+
+def _dump_dom(url: str, tmp_path: Path) -> str:
+    result = subprocess.run([_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'p'}",
+                             "--dump-dom", url], capture_output=True, text=True, timeout=120,
+                            check=True)
+    return result.stdout

@@ -1,0 +1,100 @@
+"""A tiny Keras model, and the same model registered as the `champion` pyfunc in a real SQLite
+MLflow store (module-scoped: logging a model takes seconds)."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+from mlflow import MlflowClient
+from PIL import Image
+
+from ferflow.config import SyntheticParams
+from ferflow.data.synthetic import generate_faces
+from ferflow.models import create_model
+from ferflow.serving.pyfunc import log_emotion_model
+from ferflow.tracking.registry import CHAMPION, register_version
+
+
+@pytest.fixture(scope="session")
+def keras_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("model") / "model.keras"
+    create_model("cpu_net", width=0.125, seed=7).model.save(path)
+    return path
+
+
+@dataclass(frozen=True)
+class Registered:
+    tracking_uri: str
+    name: str
+
+    @property
+    def champion_uri(self) -> str:
+        return f"models:/{self.name}@{CHAMPION}"
+
+
+@pytest.fixture(scope="session")
+def registered(tmp_path_factory: pytest.TempPathFactory, keras_file: Path) -> Registered:
+    root = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{root}/mlflow.db"
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("ferflow", artifact_location=(root / "art").as_uri())
+    with mlflow.start_run(experiment_id=experiment) as run:
+        info = log_emotion_model([keras_file], {"candidate": "cpu_net"})
+    version = register_version(client, "ferflow-emotion", model_uri=info.model_uri,
+                               run_id=run.info.run_id, model_id=info.model_id,
+                               tags={"backbone": "cpu_net"}, description="test")
+    client.set_registered_model_alias("ferflow-emotion", CHAMPION, str(version.version))
+    return Registered(uri, "ferflow-emotion")
+
+
+@pytest.fixture(scope="session")
+def synthetic_faces() -> np.ndarray:
+    """48x48 grey faces drawn by ferflow's synthetic generator."""
+    return generate_faces(SyntheticParams(rows=70), seed=3).images
+
+
+def _encode(pixels: np.ndarray, mode: str = "L", fmt: str = "PNG") -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).convert(mode).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def encode():
+    """`encode(pixels, mode="L", fmt="PNG") -> bytes` of an image file."""
+    return _encode
+
+
+@pytest.fixture(scope="session")
+def face_photo(synthetic_faces: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+    """A 480x320 grey "photo" with two synthetic faces enlarged to 144 px, and their boxes.
+
+    Haar cascades are trained on real faces and fire on most, not all, synthetic ones: the
+    faces used are the first two that the detector finds on their own, so this photo tests
+    detection of several faces at known places rather than the generator's realism.
+    """
+    from ferflow.serving.faces import detect_faces
+
+    places = [(40, 60), (290, 120)]
+    chosen: list[np.ndarray] = []
+    for face in synthetic_faces:
+        big = np.asarray(Image.fromarray(face).resize((144, 144), Image.Resampling.BICUBIC))
+        alone = np.full((320, 480), 120, np.uint8)
+        alone[60:204, 40:184] = big
+        if len(detect_faces(alone)) == 1:
+            chosen.append(big)
+        if len(chosen) == len(places):
+            break
+    assert len(chosen) == len(places), "the Haar cascade found too few synthetic faces"
+    photo = np.full((320, 480), 120, np.uint8)
+    photo += np.random.default_rng(0).integers(0, 20, photo.shape, dtype=np.uint8)
+    for (x, y), big in zip(places, chosen, strict=True):
+        photo[y : y + 144, x : x + 144] = big
+    return photo, [(x, y, 144, 144) for x, y in places]
+

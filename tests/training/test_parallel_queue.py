@@ -1,0 +1,86 @@
+"""Queued DVC experiments trained two at a time all land in the repository's one SQLite store."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import write_arrays
+from mlflow import MlflowClient
+
+STAGE = Path(__file__).resolve().parents[2] / "pipeline" / "train.py"
+
+
+def _run(*args: str, cwd: Path, env: dict[str, str]) -> str:
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, f"{' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+@pytest.mark.slow
+def test_two_queued_experiments_in_parallel_are_both_recorded(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("MLFLOW_", "DVC_", "GIT_"))}
+    # DVC's queue workers run `dvc` from PATH: the venv's, as under `make`.
+    env.update(GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t",
+               GIT_COMMITTER_EMAIL="t@t", DVC_NO_ANALYTICS="1",
+               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    dvc = (sys.executable, "-m", "dvc")
+    _run("git", "init", "-q", cwd=repo, env=env)
+    _run(*dvc, "init", "-q", cwd=repo, env=env)
+    write_arrays(repo / "data" / "arrays", rows=70)
+    (repo / "params.yaml").write_text(yaml.safe_dump({
+        "train": {"backbones": ["cpu_net"], "epochs": 1, "batch_size": 16, "seed": 1},
+        "models": {"cpu_net": {"width": 0.25}}, "mlflow": {"experiment": "queue"}}))
+    (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"train": {
+        "matrix": {"backbone": "${train.backbones}"},
+        "cmd": f"{sys.executable} {STAGE} ${{item.backbone}}",
+        "deps": ["data/arrays"],
+        "params": ["train", "models", "mlflow"],
+        "outs": ["models/${item.backbone}"],
+        "metrics": [{"metrics/train/${item.backbone}.json": {"cache": False}}],
+        "plots": [{"plots/train/${item.backbone}.csv": {"cache": False}}],
+    }}}))
+    (repo / ".gitignore").write_text("/models/\nmlflow.db*\nmlartifacts/\n.ferflow/\n"
+                                     "/plots/train/*.png\n")
+    _run("git", "add", "-A", cwd=repo, env=env)
+    _run("git", "commit", "-q", "-m", "tiny pipeline", cwd=repo, env=env)
+
+    for seed in (2, 3):
+        _run(*dvc, "exp", "run", "--queue", "-n", f"seed{seed}", "-S", f"train.seed={seed}",
+             cwd=repo, env=env)
+    _run(*dvc, "queue", "start", "-j", "2", cwd=repo, env=env)
+    deadline = time.monotonic() + 480
+    try:
+        while True:
+            status = _run(*dvc, "queue", "status", cwd=repo, env=env)
+            if "Queued" not in status and "Running" not in status:
+                break
+            assert time.monotonic() < deadline, status
+            time.sleep(3)
+    finally:
+        subprocess.run([*dvc, "queue", "stop"], cwd=repo, env=env, capture_output=True)
+    assert status.count("Success") == 2, status
+    logs = "".join(_run(*dvc, "queue", "logs", f"seed{s}", cwd=repo, env=env) for s in (2, 3))
+    assert "database is locked" not in logs
+
+    client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("queue")
+    assert experiment.artifact_location == (repo / "mlartifacts").as_uri()
+    runs = client.search_runs([experiment.experiment_id])
+    assert sorted(r.data.params["train.seed"] for r in runs) == ["2", "3"]
+    assert all(r.info.status == "FINISHED" for r in runs)
+    assert {r.data.tags["dvc_experiment"] for r in runs} == {"seed2", "seed3"}
+    for run in runs:
+        assert client.list_artifacts(run.info.run_id, "training")
+    assert not list((repo / ".dvc" / "tmp" / "exps").rglob("mlflow.db"))
+    shown = json.loads(_run(*dvc, "exp", "show", "--json", cwd=repo, env=env))
+    assert "seed2" in json.dumps(shown) and "seed3" in json.dumps(shown)

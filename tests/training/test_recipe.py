@@ -1,0 +1,100 @@
+"""The recipe: per-backbone overrides, optimizers, schedules, class weights, early stopping."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+from conftest import tiny_params, write_arrays
+
+from ferflow.config import parse_params
+from ferflow.errors import FerflowError
+from ferflow.tracking.mlflow_service import TrackingService
+from ferflow.training.loop import TrainPaths, train_backbone
+from ferflow.training.recipe import (
+    balanced_class_weights,
+    learning_rate_for,
+    make_optimizer,
+    recipe_for,
+)
+
+ZOO = ["shallow_cnn", "cpu_net", "vgg16"]
+
+
+def test_backbone_overrides_replace_train_keys_only_for_that_backbone() -> None:
+    params = parse_params({"train": {"epochs": 30, "batch_size": 64, "optimizer": "sgd"},
+                           "models": {"cpu_net": {"epochs": 5, "optimizer": "adam",
+                                                  "width": 0.5}}})
+    cpu = recipe_for(params, "cpu_net", ZOO)
+    assert (cpu.train.epochs, cpu.train.optimizer, cpu.train.batch_size) == (5, "adam", 64)
+    assert cpu.model.width == 0.5 and cpu.flat()["train.epochs"] == 5
+    other = recipe_for(params, "shallow_cnn", ZOO)
+    assert (other.train.epochs, other.train.optimizer, other.model.width) == (30, "sgd", 1.0)
+
+
+def test_unknown_backbones_and_keys_are_reported_by_name() -> None:
+    with pytest.raises(FerflowError, match="cpu_nett"):
+        recipe_for(parse_params({"models": {"cpu_nett": {}}}), "cpu_net", ZOO)
+    with pytest.raises(FerflowError, match="resnet9"):
+        recipe_for(parse_params({}), "resnet9", ZOO)
+    with pytest.raises(FerflowError, match=r"models\.cpu_net\.epoch: unknown key"):
+        parse_params({"models": {"cpu_net": {"epoch": 3}}})
+    with pytest.raises(FerflowError, match=r"train\.optimizer"):
+        parse_params({"train": {"optimizer": "rmsprop"}})
+
+
+def test_pretrained_recipe_has_two_phases_at_a_lower_second_rate() -> None:
+    params = parse_params({"train": {"epochs": 10, "learning_rate": 0.01,
+                                     "fine_tune": {"head_epochs": 3, "lr_factor": 0.1}},
+                           "models": {"vgg16": {"weights": "w.h5"}}})
+    assert recipe_for(params, "vgg16", ZOO).phases() == [(1, 0, 3, 0.01),
+                                                         (2, 3, 10, pytest.approx(0.001))]
+    assert recipe_for(params, "cpu_net", ZOO).phases() == [(1, 0, 10, 0.01)]
+
+
+def test_optimizers_and_cosine_schedule() -> None:
+    train = parse_params({"train": {"optimizer": "sgd", "momentum": 0.8,
+                                    "weight_decay": 1e-3}}).train
+    sgd = make_optimizer(train, 0.1)
+    assert isinstance(sgd, keras.optimizers.SGD) and sgd.nesterov and sgd.momentum == 0.8
+    assert sgd.weight_decay == pytest.approx(1e-3)
+    adam = make_optimizer(train.model_copy(update={"optimizer": "adam"}), 0.1)
+    assert isinstance(adam, keras.optimizers.Adam)
+    cosine = train.model_copy(update={"schedule": "cosine", "min_learning_rate": 0.001})
+    schedule = learning_rate_for(cosine, 0.1, epochs=4, steps_per_epoch=10)
+    assert float(schedule(0)) == pytest.approx(0.1)
+    assert float(schedule(20)) == pytest.approx(0.0505, rel=1e-3)
+    assert float(schedule(40)) == pytest.approx(0.001, rel=1e-3)
+    assert learning_rate_for(train, 0.1, 4, 10) == 0.1
+
+
+def test_balanced_class_weights_equalise_each_class_total() -> None:
+    labels = np.array([0] * 6 + [1] * 2 + [3] * 4)
+    weights = balanced_class_weights(labels, 7)
+    assert weights[0] == pytest.approx(12 / (3 * 6)) and weights[1] == pytest.approx(2.0)
+    assert weights[2] == 1.0  # absent class
+    totals = {c: weights[c] * int((labels == c).sum()) for c in (0, 1, 3)}
+    assert len({round(t, 9) for t in totals.values()}) == 1
+
+
+def test_early_stopping_and_plateau_follow_validation_accuracy(tmp_path, sqlite_uri) -> None:
+    # A learning rate too small to learn: val accuracy soon stops improving (only batch-norm
+    # statistics move), so patience 2 stops the run well before its 12 epochs.
+    arrays = write_arrays(tmp_path / "arrays")
+    params = tiny_params(epochs=12, learning_rate=1e-9, early_stopping_patience=2,
+                         class_weights="balanced", schedule="plateau", plateau_patience=1,
+                         plateau_factor=0.5, min_learning_rate=0, optimizer="sgd")
+    paths = TrainPaths.for_backbone("cpu_net", tmp_path)
+    metrics = train_backbone("cpu_net", params, arrays_dir=arrays, paths=paths,
+                             tracker=TrackingService(sqlite_uri, "tests"))
+    history = json.loads((paths.model_dir / "history.json").read_text())
+    val, lr = history["val_accuracy"], history["learning_rate"]
+    assert metrics["stopped_early"] and metrics["epochs_run"] == len(val) < 12
+    assert metrics["best_epoch"] == int(np.argmax(val)) + 1
+    assert metrics["epochs_run"] == metrics["best_epoch"] + 2
+    # Reduce-on-plateau (patience 1) halves the rate after each epoch that did not improve.
+    for e in range(1, len(val)):
+        improved = val[e - 1] > max([-1.0, *val[:e - 1]])
+        assert lr[e] == pytest.approx(lr[e - 1] if improved else lr[e - 1] * 0.5, rel=1e-3)

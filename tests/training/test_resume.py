@@ -1,0 +1,88 @@
+"""kill -9 in the middle of a training, start it again: it resumes, in the same MLflow run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import write_arrays
+from mlflow import MlflowClient
+
+STAGE = Path(__file__).resolve().parents[2] / "pipeline" / "train.py"
+EPOCHS = 6
+
+
+def _start(root: Path, uri: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PYTHONUNBUFFERED": "1"}
+    env.pop("DVC_ROOT", None)
+    return subprocess.Popen([sys.executable, str(STAGE), "cpu_net"], cwd=root, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _checkpointed_epoch(root: Path) -> int:
+    state = root / ".ferflow" / "resume" / "cpu_net" / "checkpoint" / "state.json"
+    try:
+        return json.loads(state.read_text())["epoch"]
+    except (FileNotFoundError, json.JSONDecodeError):
+        return 0
+
+
+@pytest.mark.slow
+def test_training_killed_with_sigkill_resumes_from_its_checkpoint(tmp_path: Path) -> None:
+    write_arrays(tmp_path / "data" / "arrays", rows=420)
+    params = {"train": {"backbones": ["cpu_net"], "epochs": EPOCHS, "batch_size": 16,
+                        "optimizer": "sgd", "schedule": "cosine",
+                        "early_stopping_patience": 0},
+              "models": {"cpu_net": {"width": 0.25}}, "mlflow": {"experiment": "resume"}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+    first = _start(tmp_path, uri)
+    deadline = time.monotonic() + 300
+    while _checkpointed_epoch(tmp_path) < 1:
+        assert first.poll() is None, first.communicate()[0]
+        assert time.monotonic() < deadline, "no checkpoint within 300 s"
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    killed_after = _checkpointed_epoch(tmp_path)
+    assert 1 <= killed_after < EPOCHS, "the first run finished before it could be killed"
+    assert not (tmp_path / "models" / "cpu_net").exists()
+
+    second = _start(tmp_path, uri)
+    output = second.communicate(timeout=600)[0]
+    assert second.returncode == 0, output
+    assert f"resuming after epoch {killed_after}" in output
+    # Only the epochs after the checkpoint ran again.
+    ran = [line for line in output.splitlines() if line.startswith("train cpu_net epoch ")]
+    assert ran[0].startswith(f"train cpu_net epoch {killed_after + 1}/{EPOCHS}")
+
+    history = json.loads((tmp_path / "models" / "cpu_net" / "history.json").read_text())
+    assert history["epoch"] == list(range(1, EPOCHS + 1))
+    assert len(history["val_accuracy"]) == len(history["loss"]) == EPOCHS
+    # Cosine decay went on from the restored step count: the rate keeps falling, no restart.
+    rates = history["learning_rate"]
+    assert all(a > b for a, b in zip(rates, rates[1:], strict=False))
+    metrics = json.loads((tmp_path / "metrics" / "train" / "cpu_net.json").read_text())
+    assert metrics["epochs_run"] == EPOCHS
+    assert metrics["best_val_accuracy"] == max(history["val_accuracy"])
+
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("resume")
+    runs = client.search_runs([experiment.experiment_id])
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.info.status == "FINISHED"
+    assert run.info.run_id == json.loads(
+        (tmp_path / "models" / "cpu_net" / "run.json").read_text())["run_id"]
+    for key in ("loss", "val_accuracy"):
+        steps = sorted(m.step for m in client.get_metric_history(run.info.run_id, key))
+        assert steps == list(range(1, EPOCHS + 1)), key
+    assert not (tmp_path / ".ferflow" / "resume" / "cpu_net").exists()

@@ -1,0 +1,101 @@
+"""A real tiny training: outputs on disk, and the MLflow run read back from a SQLite store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+import mlflow
+import numpy as np
+import pytest
+from conftest import tiny_params, write_arrays
+from mlflow import MlflowClient
+
+from ferflow.tracking.mlflow_service import TrackingService
+from ferflow.training.loop import TrainPaths, load_split, train_backbone
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("run")
+    arrays = write_arrays(root / "data" / "arrays")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    tracker = TrackingService(uri, "tests")
+    paths = TrainPaths.for_backbone("cpu_net", root)
+    metrics = train_backbone("cpu_net", tiny_params(epochs=3), arrays_dir=arrays, paths=paths,
+                             tracker=tracker, data_sha="ab" * 32)
+    return root, paths, metrics, uri
+
+
+def test_writes_every_output(trained) -> None:
+    root, paths, metrics, uri = trained
+    for name in ("model.keras", "history.json", "run.json"):
+        assert (paths.model_dir / name).is_file()
+    assert json.loads(paths.metrics.read_text()) == metrics
+    assert metrics["epochs_run"] == 3 and metrics["params"] > 0 and metrics["train_time_s"] > 0
+    assert metrics["images_per_s"] > 0
+    lines = paths.plot_csv.read_text().splitlines()
+    assert lines[0] == "epoch,loss,accuracy,val_loss,val_accuracy" and len(lines) == 4
+    assert paths.plot_png.read_bytes()[:4] == b"\x89PNG"
+    run = json.loads((paths.model_dir / "run.json").read_text())
+    assert run["tracking_uri"] == uri and run["experiment_id"] and run["run_id"]
+    # The resume checkpoint is gone after a successful run.
+    assert not paths.resume_dir.exists()
+    # Temporary files of the atomic writes are all renamed or removed.
+    assert not [p for p in root.rglob(".*tmp-*")]
+
+
+def test_saved_model_is_the_best_epoch_on_validation(trained) -> None:
+    root, paths, metrics, _ = trained
+    history = json.loads((paths.model_dir / "history.json").read_text())
+    assert history["epoch"] == [1, 2, 3]
+    best = int(np.argmax(history["val_accuracy"])) + 1
+    assert metrics["best_epoch"] == history["best_epoch"] == best
+    assert metrics["best_val_accuracy"] == pytest.approx(max(history["val_accuracy"]))
+    model = keras.saving.load_model(paths.model_dir / "model.keras")
+    val = load_split(root / "data" / "arrays", "val")
+    accuracy = float(np.mean(model.predict(val.x, verbose=0).argmax(axis=1) == val.y))
+    assert accuracy == pytest.approx(metrics["best_val_accuracy"], abs=1e-6)
+
+
+def test_saved_model_has_no_augmentation(trained) -> None:
+    _, paths, _, _ = trained
+    model = keras.saving.load_model(paths.model_dir / "model.keras")
+    names = [layer.name for layer in model._flatten_layers()]
+    assert model.name == "cpu_net" and "augment" not in names and "erase" not in names
+    assert model.input_shape == (None, 48, 48, 1) and model.output_shape == (None, 7)
+
+
+def test_mlflow_run_has_params_metrics_tags_and_model(trained) -> None:
+    _, paths, metrics, uri = trained
+    run_id = json.loads((paths.model_dir / "run.json").read_text())["run_id"]
+    client = MlflowClient(uri)
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    p = run.data.params
+    assert p["train.epochs"] == "3" and p["train.optimizer"] == "adam"
+    assert p["model.width"] == "0.25" and p["train.augment.flip"] == "True"
+    assert p["train.learning_rate"] == "0.003" and p["data.train_images"] == "70"
+    tags = run.data.tags
+    assert tags["backbone"] == "cpu_net" and tags["head"] == "softmax"
+    assert tags["data_sha256"] == "ab" * 32 and tags["keras_backend"] == keras.backend.backend()
+    assert tags["device"].startswith(("cpu", "gpu")) and len(tags["git_commit"]) >= 7
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"):
+        steps = [m.step for m in client.get_metric_history(run_id, key)]
+        assert sorted(steps) == [1, 2, 3], key
+    assert run.data.metrics["best_val_accuracy"] == pytest.approx(metrics["best_val_accuracy"])
+    artifacts = {a.path for a in client.list_artifacts(run_id, "training")}
+    assert artifacts == {"training/cpu_net.png", "training/history.json"}
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.artifact_location == (Path(uri[len("sqlite:///"):]).parent
+                                            / "mlartifacts").as_uri()
+
+    logged = client.search_logged_models([run.info.experiment_id])
+    assert len(logged) == 1 and logged[0].source_run_id == run_id
+    mlflow.set_tracking_uri(uri)
+    info = mlflow.models.get_model_info(logged[0].model_uri)
+    assert tuple(info.signature.inputs.to_dict()[0]["tensor-spec"]["shape"]) == (-1, 48, 48, 1)
+    model = mlflow.keras.load_model(logged[0].model_uri)
+    scores = model.predict(np.zeros((2, 48, 48, 1), "float32"), verbose=0)
+    assert scores.shape == (2, 7) and np.isfinite(scores).all()
