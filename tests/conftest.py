@@ -5,17 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
+from fer_tables import random_table
 
-from ferflow.data.fer_csv import FerTable, make_table, write_fer2013_csv
-
-
-def random_table(rows: int = 42, seed: int = 0) -> FerTable:
-    """`rows` random faces cycling through all labels and all three usages."""
-    rng = np.random.default_rng(seed)
-    usages = np.array(["Training", "PublicTest", "PrivateTest"])[np.arange(rows) % 3]
-    return make_table(rng.integers(0, 256, (rows, 48, 48)), np.arange(rows) % 7, usages)
+from ferflow.data.fer_csv import write_fer2013_csv
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import random_table
+from fer_tables import random_table
 
 from ferflow.config import DataParams
 from ferflow.data.download import part_path

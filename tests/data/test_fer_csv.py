@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import random_table
+from fer_tables import random_table
 
 from ferflow.data.fer_csv import HEADER, read_fer2013_csv, write_fer2013_csv
 from ferflow.errors import FerflowError

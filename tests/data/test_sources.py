@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import random_table
+from fer_tables import random_table
 from PIL import Image
 
 from ferflow import EMOTIONS

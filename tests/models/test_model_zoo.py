@@ -21,6 +21,7 @@ from ferflow.models import (
     create_model,
     loss_for_head,
 )
+from ferflow.models.common import PerImageStandardization
 
 TINY = 0.125  # narrow enough that all 14 builds + steps stay quick on a shared CPU
 
@@ -56,8 +57,8 @@ def test_backbone_trains_a_step_and_round_trips(name: str, head: str, tmp_path: 
     assert built.head == head and built.pretrained_base is None and built.phase2_trainable == ()
     assert model.input_shape == (None, 48, 48, 1)
     assert model.output_shape == (None, 7)
-    # Callers feed raw 0..255 pixels: the model rescales them itself, first thing.
-    assert isinstance(model.layers[1], keras.layers.Rescaling)
+    # Callers feed raw 0..255 pixels: the model standardises each face itself, first thing.
+    assert isinstance(model.layers[1], PerImageStandardization)
 
     # Eager: one step checks shapes, gradients and the loss without paying for graph tracing
     # 14 times; the compiled path is exercised by the next test and the pretrained ones.
@@ -166,3 +167,16 @@ def test_builds_and_trains_on_the_jax_backend() -> None:
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_inputs_are_standardised_per_face() -> None:
+    layer = PerImageStandardization()
+    rng = np.random.default_rng(0)
+    faces = rng.integers(0, 256, (3, 48, 48, 1)).astype("float32")
+    darker = faces * 0.3 + 10  # the same faces, darker and with less contrast
+    out, out_darker = (keras.ops.convert_to_numpy(layer(x)) for x in (faces, darker))
+    assert np.allclose(out.mean(axis=(1, 2, 3)), 0, atol=1e-4)
+    assert np.allclose(out.std(axis=(1, 2, 3)), 1, atol=1e-3)
+    assert np.allclose(out, out_darker, atol=1e-3)
+    flat = keras.ops.convert_to_numpy(layer(np.full((1, 48, 48, 1), 7.0, "float32")))
+    assert np.all(flat == 0)  # a blank face stays finite

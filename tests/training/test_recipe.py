@@ -7,7 +7,7 @@ import json
 import keras
 import numpy as np
 import pytest
-from conftest import tiny_params, write_arrays
+from training_data import tiny_params, write_arrays
 
 from ferflow.config import parse_params
 from ferflow.errors import FerflowError

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import write_arrays
 from mlflow import MlflowClient
+from training_data import write_arrays
 
 STAGE = Path(__file__).resolve().parents[2] / "pipeline" / "train.py"
 EPOCHS = 6

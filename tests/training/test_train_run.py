@@ -9,8 +9,8 @@ import keras
 import mlflow
 import numpy as np
 import pytest
-from conftest import tiny_params, write_arrays
 from mlflow import MlflowClient
+from training_data import tiny_params, write_arrays
 
 from ferflow.tracking.mlflow_service import TrackingService
 from ferflow.training.loop import TrainPaths, load_split, train_backbone

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from conftest import random_table
+from fer_tables import random_table
 from PIL import Image
 from validation_data import edit_lines
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from conftest import random_table
+from fer_tables import random_table
 from PIL import Image
 from validation_data import ROWS, build_dataset, edit_lines, small_params
 

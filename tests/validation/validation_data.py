@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import random_table
+from fer_tables import random_table
 
 from ferflow.config import ValidateParams
 from ferflow.data.fer_csv import FerTable, write_fer2013_csv

@@ -70,3 +70,17 @@ def pooled_features(x: keras.KerasTensor, *, dropout: float) -> keras.KerasTenso
     """Global average pooling then dropout: the classifier input of the all-convolutional nets."""
     x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
     return keras.layers.Dropout(dropout, name="gap_dropout")(x)
+
+
+@keras.saving.register_keras_serializable(package="ferflow")
+class PerImageStandardization(keras.layers.Layer):
+    """Each face to zero mean, unit variance over its own pixels.
+
+    FER2013 (and the synthetic faces) vary a lot in exposure and contrast; removing that per
+    image lets short schedules learn expressions instead of lighting.
+    """
+
+    def call(self, inputs):
+        mean = keras.ops.mean(inputs, axis=(1, 2, 3), keepdims=True)
+        std = keras.ops.std(inputs, axis=(1, 2, 3), keepdims=True)
+        return (inputs - mean) / keras.ops.maximum(std, 1.0)

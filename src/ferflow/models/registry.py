@@ -13,6 +13,7 @@ import keras
 from ferflow import IMAGE_SIZE
 from ferflow.errors import FerflowError
 from ferflow.models import alexnet, cpu_net, resnet, shallow_cnn, vgg
+from ferflow.models.common import PerImageStandardization
 from ferflow.models.heads import attach_head, check_head
 from ferflow.models.pretrained import PRETRAINED, build_pretrained_features
 
@@ -89,7 +90,7 @@ def create_model(
             inputs, name, weights, input_size=pretrained_input_size, dropout=dropout
         )
     else:
-        x = keras.layers.Rescaling(1 / 255, name="rescale")(inputs)
+        x = PerImageStandardization(name="standardize")(inputs)
         features = builder(x, width=width, dropout=dropout)
     scores = attach_head(features, head, num_classes)
     model = keras.Model(inputs, scores, name=name)

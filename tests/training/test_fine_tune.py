@@ -8,7 +8,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from conftest import tiny_params, write_arrays
+from training_data import tiny_params, write_arrays
 
 from ferflow.tracking.mlflow_service import TrackingService
 from ferflow.training.loop import TrainPaths, train_backbone
