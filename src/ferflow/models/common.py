@@ -28,7 +28,7 @@ def scaled(units: int, width: float) -> int:
     return max(MIN_CHANNELS, round(units * width))
 
 
-def conv_bn_relu(
+def conv_bn(
     x: keras.KerasTensor,
     filters: int,
     kernel_size: int,
@@ -36,7 +36,7 @@ def conv_bn_relu(
     strides: int = 1,
     name: str,
 ) -> keras.KerasTensor:
-    """Conv (no bias: BN's beta replaces it) → BatchNorm → ReLU."""
+    """Conv (no bias: BN's beta replaces it) → BatchNorm, no activation."""
     x = keras.layers.Conv2D(
         filters,
         kernel_size,
@@ -46,7 +46,19 @@ def conv_bn_relu(
         kernel_initializer=KERNEL_INIT,
         name=f"{name}_conv",
     )(x)
-    x = batch_norm(f"{name}_bn")(x)
+    return batch_norm(f"{name}_bn")(x)
+
+
+def conv_bn_relu(
+    x: keras.KerasTensor,
+    filters: int,
+    kernel_size: int,
+    *,
+    strides: int = 1,
+    name: str,
+) -> keras.KerasTensor:
+    """Conv → BatchNorm → ReLU."""
+    x = conv_bn(x, filters, kernel_size, strides=strides, name=name)
     return keras.layers.ReLU(name=f"{name}_relu")(x)
 
 

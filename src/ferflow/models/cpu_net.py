@@ -12,6 +12,7 @@ import keras
 from ferflow.models.common import (
     KERNEL_INIT,
     batch_norm,
+    conv_bn,
     conv_bn_relu,
     pooled_features,
     scaled,
@@ -42,16 +43,7 @@ def _separable_bn(x: keras.KerasTensor, filters: int, name: str) -> keras.KerasT
 
 def separable_block(x: keras.KerasTensor, filters: int, name: str) -> keras.KerasTensor:
     """Two separable convs and a stride-2 max-pool, plus a strided 1x1 projection shortcut."""
-    shortcut = keras.layers.Conv2D(
-        filters,
-        1,
-        strides=2,
-        padding="same",
-        use_bias=False,
-        kernel_initializer=KERNEL_INIT,
-        name=f"{name}_proj_conv",
-    )(x)
-    shortcut = batch_norm(f"{name}_proj_bn")(shortcut)
+    shortcut = conv_bn(x, filters, 1, strides=2, name=f"{name}_proj")
     y = _separable_bn(x, filters, f"{name}_1")
     y = keras.layers.ReLU(name=f"{name}_1_relu")(y)
     y = _separable_bn(y, filters, f"{name}_2")

@@ -12,8 +12,7 @@ from functools import partial
 import keras
 
 from ferflow.models.common import (
-    KERNEL_INIT,
-    batch_norm,
+    conv_bn,
     conv_bn_relu,
     pooled_features,
     scaled,
@@ -26,29 +25,13 @@ RESNET50_BLOCKS: tuple[int, ...] = (3, 4, 6, 3)
 BOTTLENECK_EXPANSION = 4
 
 
-def _conv_bn(
-    x: keras.KerasTensor, filters: int, kernel_size: int, *, strides: int = 1, name: str
-) -> keras.KerasTensor:
-    """Conv → BN without activation: the last layer of a residual branch and the projection."""
-    x = keras.layers.Conv2D(
-        filters,
-        kernel_size,
-        strides=strides,
-        padding="same",
-        use_bias=False,
-        kernel_initializer=KERNEL_INIT,
-        name=f"{name}_conv",
-    )(x)
-    return batch_norm(f"{name}_bn")(x)
-
-
 def _residual(
     x: keras.KerasTensor, branch: keras.KerasTensor, out_filters: int, strides: int, name: str
 ) -> keras.KerasTensor:
     """Add the branch to the input, projecting the input (1x1 conv) when its shape changes."""
     shortcut = x
     if strides != 1 or x.shape[-1] != out_filters:
-        shortcut = _conv_bn(x, out_filters, 1, strides=strides, name=f"{name}_proj")
+        shortcut = conv_bn(x, out_filters, 1, strides=strides, name=f"{name}_proj")
     y = keras.layers.Add(name=f"{name}_add")([shortcut, branch])
     return keras.layers.ReLU(name=f"{name}_out")(y)
 
@@ -56,7 +39,7 @@ def _residual(
 def basic_block(x: keras.KerasTensor, filters: int, strides: int, name: str) -> keras.KerasTensor:
     """Two 3x3 convs (ResNet18/34)."""
     y = conv_bn_relu(x, filters, 3, strides=strides, name=f"{name}_1")
-    y = _conv_bn(y, filters, 3, name=f"{name}_2")
+    y = conv_bn(y, filters, 3, name=f"{name}_2")
     return _residual(x, y, filters, strides, name)
 
 
@@ -66,7 +49,7 @@ def bottleneck_block(
     """1x1 reduce → 3x3 (carries the stride, as in ResNet v1.5) → 1x1 expand (ResNet50+)."""
     y = conv_bn_relu(x, filters, 1, name=f"{name}_1")
     y = conv_bn_relu(y, filters, 3, strides=strides, name=f"{name}_2")
-    y = _conv_bn(y, filters * BOTTLENECK_EXPANSION, 1, name=f"{name}_3")
+    y = conv_bn(y, filters * BOTTLENECK_EXPANSION, 1, name=f"{name}_3")
     return _residual(x, y, filters * BOTTLENECK_EXPANSION, strides, name)
 
 
