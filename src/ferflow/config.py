@@ -207,15 +207,25 @@ class TrainParams(Strict):
         return self
 
 
-RECIPE_OVERRIDES: tuple[str, ...] = (
-    "epochs", "batch_size", "optimizer", "learning_rate", "weight_decay", "schedule",
-    "label_smoothing",
-)
-"""`train.*` keys a `models.<backbone>` section may override (null = use train's value)."""
+BUILD_KEYS: tuple[str, ...] = ("head", "width", "dropout", "weights", "pretrained_input_size")
+"""The keys of `models.<backbone>` that say how to build it; every other key overrides `train`."""
+
+
+class KeyProblems(ValueError):
+    """Bad keys below a section, each as (key path inside it, message), so that the error
+    names the full path (models.cpu_net.augment.zoom) rather than only the section."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{key}: {message}" for key, message in problems))
+        self.problems = problems
 
 
 class ModelParams(Strict):
-    """models.<backbone>: how to build it, and its overrides of the `train` recipe."""
+    """models.<backbone>: how to build it, plus overrides of any `train.*` key but `backbones`
+    (nested sections merge: `augment: {erasing: 0}` keeps train's other augment keys)."""
+
+    # The overrides are the extra keys, checked against TrainParams by the validator below.
+    model_config = ConfigDict(extra="allow", frozen=True)
 
     head: Literal["softmax", "l2svm"] = "softmax"
     width: float = Field(1.0, gt=0, le=4, description="channel multiplier (1 = published size)")
@@ -223,13 +233,27 @@ class ModelParams(Strict):
     weights: str | None = Field(None, description="local ImageNet no-top weights (vgg16, "
                                 "resnet50); null = train from scratch")
     pretrained_input_size: int = Field(96, ge=32, le=512)
-    epochs: int | None = Field(None, ge=1)
-    batch_size: int | None = Field(None, ge=1, le=8192)
-    optimizer: Literal["sgd", "adam"] | None = None
-    learning_rate: float | None = Field(None, gt=0, le=10)
-    weight_decay: float | None = Field(None, ge=0, le=1)
-    schedule: Literal["plateau", "cosine"] | None = None
-    label_smoothing: float | None = Field(None, ge=0, lt=1)
+
+    @property
+    def train_overrides(self) -> dict[str, Any]:
+        """The `train.*` keys this backbone overrides, as written (nested sections partial)."""
+        return dict(self.model_extra or {})
+
+    @model_validator(mode="after")
+    def _overrides_are_train_keys(self) -> ModelParams:
+        overrides = self.train_overrides
+        allowed = set(TrainParams.model_fields) - {"backbones"}
+        problems = [(key, f"unknown key (a models.<backbone> section takes "
+                          f"{', '.join(BUILD_KEYS)} and any train.* key but backbones; check "
+                          "the spelling)") for key in sorted(set(overrides) - allowed)]
+        if not problems:
+            try:
+                TrainParams.model_validate(overrides)
+            except ValidationError as exc:
+                problems = [tuple(_describe(e).split(": ", 1)) for e in exc.errors()]
+        if problems:
+            raise KeyProblems(problems)
+        return self
 
 
 class MlflowParams(Strict):
@@ -252,10 +276,22 @@ class Params(Strict):
     mlflow: MlflowParams = MlflowParams()
 
 
+def merge_sections(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `extra`'s values; a mapping in both merges key by key, recursively."""
+    merged = dict(base)
+    for key, value in extra.items():
+        both = isinstance(value, dict) and isinstance(merged.get(key), dict)
+        merged[key] = merge_sections(merged[key], value) if both else value
+    return merged
+
+
 def _describe(error: dict[str, Any]) -> str:
     key = ".".join(str(part) for part in error["loc"]) or "(top level)"
     if error["type"] == "extra_forbidden":
         return f"{key}: unknown key (check the spelling; see README 'Params')"
+    cause = error.get("ctx", {}).get("error")
+    if isinstance(cause, KeyProblems):
+        return "\n  ".join(f"{key}.{inner}: {message}" for inner, message in cause.problems)
     got = error.get("input")
     shown = "" if isinstance(got, dict) else f" (got {got!r})"
     return f"{key}: {error['msg']}{shown}"

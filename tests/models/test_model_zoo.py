@@ -106,7 +106,8 @@ def test_width_scales_channels_and_dense_layers_with_a_floor_of_8() -> None:
 
 
 def test_cpu_net_is_small() -> None:
-    assert 50_000 <= count_params(create_model("cpu_net").model) <= 200_000
+    # Under a million parameters at full width: a pass over FER2013 takes minutes on 2 cores.
+    assert 50_000 <= count_params(create_model("cpu_net").model) <= 1_000_000
 
 
 def test_seed_makes_initial_weights_reproducible() -> None:

@@ -1,24 +1,37 @@
-"""configs/fer2013.yaml → dvc exp run -S arguments, checked against the params schema."""
+"""configs/*.yaml → dvc exp run -S arguments, checked against the params schema."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from ferflow.config import parse_params
+from ferflow.config import load_params, merge_sections, parse_params
 from ferflow.errors import FerflowError
+from ferflow.models import available_models
 from ferflow.training.overrides import leaf_overrides, overrides_for_file
+from ferflow.training.recipe import recipe_for
 
 ROOT = Path(__file__).resolve().parents[2]
+CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
 
 
-def test_leaves_become_dotted_hydra_overrides() -> None:
+def test_leaves_become_dotted_hydra_overrides_new_keys_with_a_plus() -> None:
     tree = {"train": {"epochs": 60, "augment": {"flip": False}, "backbones": ["a", "b"]},
-            "models": {"vgg16": {"weights": None}}}
-    assert leaf_overrides(tree) == ["train.epochs=60", "train.augment.flip=false",
-                                    'train.backbones=["a","b"]', "models.vgg16.weights=null"]
+            "models": {"vgg16": {"weights": None, "augment": {"erasing": 0.0}}}}
+    written = {"train": {"epochs": 4, "augment": {"flip": True}, "backbones": ["a"]},
+               "models": {"vgg16": {"weights": None}}}
+    assert leaf_overrides(tree, written) == [
+        "train.epochs=60", "train.augment.flip=false", 'train.backbones=["a","b"]',
+        "models.vgg16.weights=null", "+models.vgg16.augment.erasing=0.0"]
+    assert leaf_overrides({"train": {"min_learning_rate": 1e-05}}) == [
+        "+train.min_learning_rate=1.0e-05"]
+    assert yaml.safe_load("1.0e-05") == 1e-05
     with pytest.raises(FerflowError, match="white space"):
         leaf_overrides({"data": {"file": {"path": "my data.csv"}}})
 
@@ -32,8 +45,53 @@ def test_fer2013_recipe_is_valid_and_complete(tmp_path: Path) -> None:
     assert all(sets[f"models.{b}.width"] == "1.0" for b in parse_params({}).train.backbones)
 
 
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda path: path.name)
+def test_every_shipped_config_is_valid_against_params(config: Path) -> None:
+    args = overrides_for_file(config, ROOT / "params.yaml")
+    assert args and set(args[0::2]) == {"-S"}
+
+
 def test_a_typo_in_an_override_file_is_named(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({"train": {"epoch": 3}}))
     with pytest.raises(FerflowError, match=r"train\.epoch: unknown key"):
         overrides_for_file(bad, ROOT / "params.yaml")
+
+
+
+def _run(args: list[str], cwd: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DVC_", "GIT_"))}
+    env.update(GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t",
+               GIT_COMMITTER_EMAIL="t@t", DVC_NO_ANALYTICS="1")
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, f"{' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+
+
+@pytest.mark.slow
+def test_dvc_exp_run_applies_every_shipped_config(tmp_path: Path) -> None:
+    """The printed arguments are what `dvc exp run` accepts (new keys need Hydra's `+`), and
+    the experiment's params are params.yaml merged with the config file."""
+    dvc = [sys.executable, "-m", "dvc"]
+    _run(["git", "init", "-q"], tmp_path)
+    _run([*dvc, "init", "-q"], tmp_path)
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    copy = f"{sys.executable} -c \"import shutil; shutil.copy('params.yaml', 'seen.yaml')\""
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"show": {
+        "cmd": copy, "params": ["train", "models"], "outs": [{"seen.yaml": {"cache": False}}]}}}))
+    _run(["git", "add", "-A"], tmp_path)
+    _run(["git", "commit", "-qm", "params"], tmp_path)
+    base = load_params(tmp_path / "params.yaml").model_dump(by_alias=True)
+    for config in CONFIGS:
+        args = overrides_for_file(config, tmp_path / "params.yaml")
+        _run([*dvc, "exp", "run", "-n", config.stem, *args], tmp_path)
+        seen = load_params(tmp_path / "seen.yaml")
+        tree = yaml.safe_load(config.read_text(encoding="utf-8"))
+        expected = parse_params(merge_sections(base, tree))
+        assert seen.train == expected.train
+        # What each backbone trains with (DVC writes 1e-05 in a form YAML reads as a string;
+        # the schema turns it back into the number).
+        for backbone in available_models():
+            got, want = (recipe_for(p, backbone, available_models()) for p in (seen, expected))
+            assert got.train == want.train, (config.name, backbone)
+            assert got.flat() == want.flat(), (config.name, backbone)
+        _run(["git", "checkout", "--", "params.yaml"], tmp_path)

@@ -34,6 +34,20 @@ def test_backbone_overrides_replace_train_keys_only_for_that_backbone() -> None:
     assert (other.train.epochs, other.train.optimizer, other.model.width) == (30, "sgd", 1.0)
 
 
+def test_any_train_key_is_overridable_and_nested_sections_merge() -> None:
+    params = parse_params({
+        "train": {"augment": {"flip": True, "erasing": 0.25, "zoom": 0.1},
+                  "early_stopping_patience": 15, "class_weights": "none"},
+        "models": {"cpu_net": {"augment": {"erasing": 0.0}, "early_stopping_patience": 0,
+                               "class_weights": "balanced", "fine_tune": {"lr_factor": 0.5}}}})
+    cpu = recipe_for(params, "cpu_net", ZOO).train
+    assert (cpu.augment.erasing, cpu.augment.flip, cpu.augment.zoom) == (0.0, True, 0.1)
+    assert (cpu.early_stopping_patience, cpu.class_weights) == (0, "balanced")
+    assert (cpu.fine_tune.lr_factor, cpu.fine_tune.head_epochs) == (0.5, 5)
+    other = recipe_for(params, "vgg16", ZOO).train
+    assert (other.augment.erasing, other.early_stopping_patience) == (0.25, 15)
+
+
 def test_unknown_backbones_and_keys_are_reported_by_name() -> None:
     with pytest.raises(FerflowError, match="cpu_nett"):
         recipe_for(parse_params({"models": {"cpu_nett": {}}}), "cpu_net", ZOO)
@@ -41,6 +55,11 @@ def test_unknown_backbones_and_keys_are_reported_by_name() -> None:
         recipe_for(parse_params({}), "resnet9", ZOO)
     with pytest.raises(FerflowError, match=r"models\.cpu_net\.epoch: unknown key"):
         parse_params({"models": {"cpu_net": {"epoch": 3}}})
+    with pytest.raises(FerflowError, match=r"models\.cpu_net\.backbones: unknown key"):
+        parse_params({"models": {"cpu_net": {"backbones": ["vgg16"]}}})
+    with pytest.raises(FerflowError, match=r"models\.cpu_net\.augment\.zoom: Input should be "
+                       r"less than 1 \(got 2\)"):
+        parse_params({"models": {"cpu_net": {"augment": {"zoom": 2}}}})
     with pytest.raises(FerflowError, match=r"train\.optimizer"):
         parse_params({"train": {"optimizer": "rmsprop"}})
 

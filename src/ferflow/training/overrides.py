@@ -16,34 +16,41 @@ from typing import Any
 
 import yaml
 
-from ferflow.config import load_params, parse_params
+from ferflow.config import load_params, merge_sections, parse_params
 from ferflow.errors import FerflowError
 
 
-def leaf_overrides(tree: dict[str, Any], prefix: str = "") -> list[str]:
-    """`key.path=value` for every leaf; lists and null in the YAML/Hydra flow syntax DVC reads."""
+def _yaml_scalar(value: Any) -> str:
+    """`value` as YAML reads it back: 1e-05 needs a dot (1.0e-05) or YAML 1.1 reads a string."""
+    if isinstance(value, list | dict):
+        return json.dumps(value, separators=(",", ":"))
+    if value is None or isinstance(value, bool):
+        return "null" if value is None else str(value).lower()
+    if isinstance(value, float) and "e" in repr(value) and "." not in repr(value):
+        mantissa, exponent = repr(value).split("e")
+        return f"{mantissa}.0e{exponent}"
+    return str(value)
+
+
+def leaf_overrides(tree: dict[str, Any], existing: dict[str, Any] | None = None,
+                   prefix: str = "") -> list[str]:
+    """`key.path=value` for every leaf; lists and null in the YAML/Hydra flow syntax DVC reads.
+    A key that `existing` (the params file as written) lacks gets Hydra's `+` (add), without
+    which DVC refuses it."""
+    existing = existing or {}
     out: list[str] = []
     for key, value in tree.items():
         path = f"{prefix}{key}"
+        inner = existing.get(key)
         if isinstance(value, dict) and value:
-            out += leaf_overrides(value, f"{path}.")
+            out += leaf_overrides(value, inner if isinstance(inner, dict) else {}, f"{path}.")
         else:
-            text = json.dumps(value, separators=(",", ":")) if isinstance(value, list | dict) else (
-                "null" if value is None else str(value).lower() if isinstance(value, bool)
-                else str(value))
+            text = _yaml_scalar(value)
             if any(c.isspace() for c in text):
                 raise FerflowError(f"{path}: value {text!r} contains white space, which the "
                                    "shell would split; set this key with its own -S '...'")
-            out.append(f"{path}={text}")
+            out.append(f"{'' if key in existing else '+'}{path}={text}")
     return out
-
-
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in extra.items():
-        both_dicts = isinstance(value, dict) and isinstance(merged.get(key), dict)
-        merged[key] = _merge(merged[key], value) if both_dicts else value
-    return merged
 
 
 def overrides_for_file(path: Path, params: Path = Path("params.yaml")) -> list[str]:
@@ -55,9 +62,10 @@ def overrides_for_file(path: Path, params: Path = Path("params.yaml")) -> list[s
     if not isinstance(tree, dict):
         raise FerflowError(f"{path}: expected a mapping of params sections")
     base = load_params(params).model_dump(by_alias=True)
-    parse_params(_merge(base, tree), f"{params} + {path}")
+    parse_params(merge_sections(base, tree), f"{params} + {path}")
+    written = yaml.safe_load(params.read_text(encoding="utf-8")) or {}
     args: list[str] = []
-    for item in leaf_overrides(tree):
+    for item in leaf_overrides(tree, written):
         args += ["-S", item]
     return args
 

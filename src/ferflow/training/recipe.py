@@ -9,7 +9,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from ferflow.config import RECIPE_OVERRIDES, ModelParams, Params, TrainParams
+from ferflow.config import BUILD_KEYS, ModelParams, Params, TrainParams, merge_sections
 from ferflow.errors import FerflowError
 
 
@@ -41,8 +41,7 @@ class Recipe:
         """Every effective hyperparameter as `train.*` / `model.*` keys, for MLflow params."""
         out: dict[str, Any] = {"backbone": self.backbone}
         out.update(_flatten("train", self.train.model_dump(exclude={"backbones"})))
-        out.update(_flatten("model", self.model.model_dump(include={
-            "head", "width", "dropout", "weights", "pretrained_input_size"})))
+        out.update(_flatten("model", self.model.model_dump(include=set(BUILD_KEYS))))
         return out
 
 
@@ -66,8 +65,8 @@ def recipe_for(params: Params, backbone: str, available: list[str]) -> Recipe:
         raise FerflowError(f"unknown backbone {backbone!r}: available are "
                            f"{', '.join(available)} (params.yaml train.backbones)")
     model = params.models.get(backbone, ModelParams())
-    overrides = {k: getattr(model, k) for k in RECIPE_OVERRIDES if getattr(model, k) is not None}
-    train = TrainParams.model_validate({**params.train.model_dump(), **overrides})
+    train = TrainParams.model_validate(
+        merge_sections(params.train.model_dump(), model.train_overrides))
     return Recipe(backbone, train, model)
 
 
