@@ -2,28 +2,22 @@
 history.json, run.json), metrics/train/<backbone>.json, plots/train/<backbone>.{csv,png},
 one MLflow run. An interrupted run resumes from .ferflow/resume/<backbone>/."""
 
-import argparse
 from pathlib import Path
 
-from ferflow.cli import run_stage
-from ferflow.config import load_params
+from ferflow.cli import backbone_stage_args, run_stage
 from ferflow.tracking.mlflow_service import TrackingService
 from ferflow.tracking.store import tracking_uri
 from ferflow.training.loop import TrainPaths, data_sha256, describe_run, train_backbone
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("backbone")
-    parser.add_argument("--params", default="params.yaml")
-    args = parser.parse_args()
-    params = load_params(args.params)
+    backbone, params = backbone_stage_args(__doc__)
     tracker = TrackingService(tracking_uri(), params.mlflow.experiment)
     metrics = train_backbone(
-        args.backbone,
+        backbone,
         params,
         arrays_dir=Path("data/arrays"),
-        paths=TrainPaths.for_backbone(args.backbone),
+        paths=TrainPaths.for_backbone(backbone),
         tracker=tracker,
         data_sha=data_sha256(Path("data/raw/source.json")),
     )

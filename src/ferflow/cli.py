@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from ferflow.errors import FerflowError
+
+if TYPE_CHECKING:
+    from ferflow.config import Params
 
 
 def report_errors(func: Callable[[], int | None]) -> int:
@@ -30,6 +34,18 @@ def run_stage(func: Callable[[], int | None]) -> None:
 # Each subcommand: name → (help, add_arguments, handler). Rooms register theirs below.
 Handler = Callable[[argparse.Namespace], int | None]
 _COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handler]] = {}
+
+
+def backbone_stage_args(description: str | None) -> tuple[str, Params]:
+    """The command line of a matrix stage (`<backbone> [--params FILE]`): the backbone and the
+    validated params."""
+    from ferflow.config import load_params
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("backbone")
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args()
+    return args.backbone, load_params(args.params)
 
 
 def command(name: str, help: str, add_arguments: Callable[[argparse.ArgumentParser], None]):
