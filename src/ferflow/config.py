@@ -156,7 +156,7 @@ class RegisterParams(Strict):
 
 
 class AugmentParams(Strict):
-    """Training-only augmentation (Keras preprocessing layers, inactive at inference)."""
+    """Training-only augmentation (Keras layers, inactive at inference)."""
 
     flip: bool = True
     shift: float = Field(0.1, ge=0, le=0.5, description="max shift, a share of the side")

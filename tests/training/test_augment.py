@@ -6,15 +6,19 @@ import keras
 import numpy as np
 
 from ferflow.config import AugmentParams
-from ferflow.training.augment import RandomErasing, build_augmenter, training_model
+from ferflow.training.augment import (
+    RandomAffine,
+    RandomErasing,
+    build_augmenter,
+    training_model,
+)
 
 IMAGES = np.random.default_rng(0).uniform(0, 255, (8, 48, 48, 1)).astype("float32")
 
 
 def test_augmenter_changes_images_in_training_only() -> None:
     augmenter = build_augmenter(AugmentParams(), seed=1)
-    assert [layer.name for layer in augmenter.layers] == ["flip", "rotate", "zoom", "shift",
-                                                          "erase"]
+    assert [layer.name for layer in augmenter.layers] == ["affine", "erase"]
     trained = np.asarray(augmenter(IMAGES, training=True))
     assert trained.shape == IMAGES.shape and not np.allclose(trained, IMAGES)
     np.testing.assert_array_equal(np.asarray(augmenter(IMAGES, training=False)), IMAGES)
@@ -23,6 +27,46 @@ def test_augmenter_changes_images_in_training_only() -> None:
 def test_all_off_is_identity() -> None:
     off = AugmentParams(flip=False, shift=0, rotation=0, zoom=0, erasing=0)
     assert build_augmenter(off).layers == []
+
+
+def test_affine_flip_mirrors_some_faces_and_keeps_the_others() -> None:
+    warped = np.asarray(RandomAffine(flip=True, rotation=0, zoom=0, shift=0, seed=1)(
+        IMAGES, training=True))
+    mirrored = [np.allclose(w, x[:, ::-1], atol=1e-3) for w, x in zip(warped, IMAGES, strict=True)]
+    kept = [np.allclose(w, x, atol=1e-3) for w, x in zip(warped, IMAGES, strict=True)]
+    assert all(m != k for m, k in zip(mirrored, kept, strict=True)) and any(mirrored) and any(kept)
+
+
+def test_affine_rotation_turns_a_bar_by_at_most_the_configured_angle() -> None:
+    bar = np.zeros((16, 48, 48, 1), "float32")
+    bar[:, 22:26, 4:44] = 255.0  # a horizontal bar through the centre
+    turned = np.asarray(RandomAffine(flip=False, rotation=30, zoom=0, shift=0, seed=2)(
+        bar, training=True))[..., 0]
+    angles = []
+    for image in turned:
+        rows, cols = np.nonzero(image > 128)
+        slope = np.polyfit(cols - 23.5, rows - 23.5, 1)[0]
+        angles.append(abs(np.degrees(np.arctan(slope))))
+        # Rotation about the centre keeps the bar centred.
+        assert abs(rows.mean() - 23.5) < 1.0 and abs(cols.mean() - 23.5) < 1.0
+    assert max(angles) <= 31 and max(angles) > 5
+
+
+def test_affine_shift_and_zoom_stay_within_their_ranges() -> None:
+    dot = np.zeros((16, 48, 48, 1), "float32")
+    dot[:, 23:25, 23:25] = 255.0  # a 2x2 dot at the centre
+    moved = np.asarray(RandomAffine(flip=False, rotation=0, zoom=0, shift=0.1, seed=4)(
+        dot, training=True))[..., 0]
+    offsets = [np.abs(np.argwhere(m > 64).mean(axis=0) - 23.5) for m in moved]
+    assert max(o.max() for o in offsets) <= 0.1 * 48 + 0.5 and max(o.max() for o in offsets) > 1
+    square = np.zeros((16, 48, 48, 1), "float32")
+    square[:, 14:34, 14:34] = 255.0  # 20x20 at the centre
+    zoomed = np.asarray(RandomAffine(flip=False, rotation=0, zoom=0.2, shift=0, seed=5)(
+        square, training=True))[..., 0]
+    sides = [np.sqrt((z > 128).sum()) for z in zoomed]
+    assert min(sides) >= 20 / 1.2 - 1 and max(sides) <= 20 / 0.8 + 1
+    assert max(sides) - min(sides) > 2
+    assert RandomAffine.from_config(RandomAffine(zoom=0.3).get_config()).zoom == 0.3
 
 
 def test_random_erasing_fills_one_rectangle_per_chosen_image() -> None:
