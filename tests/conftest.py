@@ -21,3 +21,19 @@ def write_csv(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+LONGEST_FIRST = ("pipeline/test_full_pipeline.py", "training/test_parallel_queue.py",
+                 "training/test_resume.py")
+"""Test files that take a minute or more, longest first. `make test` runs one worker per core
+and keeps each file on one worker: starting these first lets the short files fill the other
+workers, instead of the whole-DAG file starting last and running alone."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.path.as_posix()
+        return next((i for i, name in enumerate(LONGEST_FIRST) if path.endswith(name)),
+                    len(LONGEST_FIRST))
+
+    items.sort(key=rank)  # stable: every file keeps its own order
