@@ -24,6 +24,13 @@ def test_augmenter_changes_images_in_training_only() -> None:
     np.testing.assert_array_equal(np.asarray(augmenter(IMAGES, training=False)), IMAGES)
 
 
+def test_each_augmentation_layer_draws_its_own_random_numbers() -> None:
+    augmenter = build_augmenter(AugmentParams(erasing=1.0), seed=3)
+    draws = [np.asarray(keras.random.uniform((16,), seed=layer.seed_generator))
+             for layer in augmenter.layers]
+    assert abs(np.corrcoef(draws[0], draws[1])[0, 1]) < 0.9
+
+
 def test_all_off_is_identity() -> None:
     off = AugmentParams(flip=False, shift=0, rotation=0, zoom=0, erasing=0)
     assert build_augmenter(off).layers == []

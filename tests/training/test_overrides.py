@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from git_dvc_repo import DVC, commit_all, init_repo, repo_env, run_checked
 
 from ferflow.config import load_params, merge_sections, parse_params
 from ferflow.errors import FerflowError
@@ -58,32 +57,21 @@ def test_a_typo_in_an_override_file_is_named(tmp_path: Path) -> None:
         overrides_for_file(bad, ROOT / "params.yaml")
 
 
-
-def _run(args: list[str], cwd: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DVC_", "GIT_"))}
-    env.update(GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t",
-               GIT_COMMITTER_EMAIL="t@t", DVC_NO_ANALYTICS="1")
-    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
-    assert result.returncode == 0, f"{' '.join(args)}:\n{result.stdout}\n{result.stderr}"
-
-
 @pytest.mark.slow
 def test_dvc_exp_run_applies_every_shipped_config(tmp_path: Path) -> None:
     """The printed arguments are what `dvc exp run` accepts (new keys need Hydra's `+`), and
     the experiment's params are params.yaml merged with the config file."""
-    dvc = [sys.executable, "-m", "dvc"]
-    _run(["git", "init", "-q"], tmp_path)
-    _run([*dvc, "init", "-q"], tmp_path)
+    env = repo_env()
+    init_repo(tmp_path, env)
     shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
     copy = f"{sys.executable} -c \"import shutil; shutil.copy('params.yaml', 'seen.yaml')\""
     (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"show": {
         "cmd": copy, "params": ["train", "models"], "outs": [{"seen.yaml": {"cache": False}}]}}}))
-    _run(["git", "add", "-A"], tmp_path)
-    _run(["git", "commit", "-qm", "params"], tmp_path)
+    commit_all(tmp_path, env, "params")
     base = load_params(tmp_path / "params.yaml").model_dump(by_alias=True)
     for config in CONFIGS:
         args = overrides_for_file(config, tmp_path / "params.yaml")
-        _run([*dvc, "exp", "run", "-n", config.stem, *args], tmp_path)
+        run_checked(*DVC, "exp", "run", "-n", config.stem, *args, cwd=tmp_path, env=env)
         seen = load_params(tmp_path / "seen.yaml")
         tree = yaml.safe_load(config.read_text(encoding="utf-8"))
         expected = parse_params(merge_sections(base, tree))
@@ -94,4 +82,4 @@ def test_dvc_exp_run_applies_every_shipped_config(tmp_path: Path) -> None:
             got, want = (recipe_for(p, backbone, available_models()) for p in (seen, expected))
             assert got.train == want.train, (config.name, backbone)
             assert got.flat() == want.flat(), (config.name, backbone)
-        _run(["git", "checkout", "--", "params.yaml"], tmp_path)
+        run_checked("git", "checkout", "--", "params.yaml", cwd=tmp_path, env=env)

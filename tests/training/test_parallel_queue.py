@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -11,31 +10,19 @@ from pathlib import Path
 
 import pytest
 import yaml
+from git_dvc_repo import DVC, commit_all, init_repo, repo_env, run_checked
 from mlflow import MlflowClient
 from training_data import write_arrays
 
 STAGE = Path(__file__).resolve().parents[2] / "pipeline" / "train.py"
 
 
-def _run(*args: str, cwd: Path, env: dict[str, str]) -> str:
-    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
-    assert result.returncode == 0, f"{' '.join(args)}:\n{result.stdout}\n{result.stderr}"
-    return result.stdout
-
-
 @pytest.mark.slow
 def test_two_queued_experiments_in_parallel_are_both_recorded(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("MLFLOW_", "DVC_", "GIT_"))}
-    # DVC's queue workers run `dvc` from PATH: the venv's, as under `make`.
-    env.update(GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t",
-               GIT_COMMITTER_EMAIL="t@t", DVC_NO_ANALYTICS="1",
-               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    dvc = (sys.executable, "-m", "dvc")
-    _run("git", "init", "-q", cwd=repo, env=env)
-    _run(*dvc, "init", "-q", cwd=repo, env=env)
+    env = repo_env()
+    init_repo(repo, env)
     write_arrays(repo / "data" / "arrays", rows=70)
     (repo / "params.yaml").write_text(yaml.safe_dump({
         "train": {"backbones": ["cpu_net"], "epochs": 1, "batch_size": 16, "seed": 1},
@@ -51,25 +38,25 @@ def test_two_queued_experiments_in_parallel_are_both_recorded(tmp_path: Path) ->
     }}}))
     (repo / ".gitignore").write_text("/models/\nmlflow.db*\nmlartifacts/\n.ferflow/\n"
                                      "/plots/train/*.png\n")
-    _run("git", "add", "-A", cwd=repo, env=env)
-    _run("git", "commit", "-q", "-m", "tiny pipeline", cwd=repo, env=env)
+    commit_all(repo, env, "tiny pipeline")
 
     for seed in (2, 3):
-        _run(*dvc, "exp", "run", "--queue", "-n", f"seed{seed}", "-S", f"train.seed={seed}",
-             cwd=repo, env=env)
-    _run(*dvc, "queue", "start", "-j", "2", cwd=repo, env=env)
+        run_checked(*DVC, "exp", "run", "--queue", "-n", f"seed{seed}", "-S",
+                    f"train.seed={seed}", cwd=repo, env=env)
+    run_checked(*DVC, "queue", "start", "-j", "2", cwd=repo, env=env)
     deadline = time.monotonic() + 480
     try:
         while True:
-            status = _run(*dvc, "queue", "status", cwd=repo, env=env)
+            status = run_checked(*DVC, "queue", "status", cwd=repo, env=env)
             if "Queued" not in status and "Running" not in status:
                 break
             assert time.monotonic() < deadline, status
             time.sleep(3)
     finally:
-        subprocess.run([*dvc, "queue", "stop"], cwd=repo, env=env, capture_output=True)
+        subprocess.run([*DVC, "queue", "stop"], cwd=repo, env=env, capture_output=True)
     assert status.count("Success") == 2, status
-    logs = "".join(_run(*dvc, "queue", "logs", f"seed{s}", cwd=repo, env=env) for s in (2, 3))
+    logs = "".join(run_checked(*DVC, "queue", "logs", f"seed{s}", cwd=repo, env=env)
+                   for s in (2, 3))
     assert "database is locked" not in logs
 
     client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
@@ -82,5 +69,5 @@ def test_two_queued_experiments_in_parallel_are_both_recorded(tmp_path: Path) ->
     for run in runs:
         assert client.list_artifacts(run.info.run_id, "training")
     assert not list((repo / ".dvc" / "tmp" / "exps").rglob("mlflow.db"))
-    shown = json.loads(_run(*dvc, "exp", "show", "--json", cwd=repo, env=env))
+    shown = json.loads(run_checked(*DVC, "exp", "show", "--json", cwd=repo, env=env))
     assert "seed2" in json.dumps(shown) and "seed3" in json.dumps(shown)

@@ -127,8 +127,10 @@ def build_augmenter(params: AugmentParams, seed: int | None = None) -> keras.Seq
         layers.append(RandomAffine(params.flip, params.rotation, params.zoom, params.shift,
                                    seed=seed, name="affine"))
     if params.erasing > 0:
-        layers.append(RandomErasing(params.erasing, params.erasing_max_area, seed=seed,
-                                    name="erase"))
+        # Its own seed: two generators seeded alike draw the same numbers, which would tie
+        # where a face is erased to how it was warped.
+        layers.append(RandomErasing(params.erasing, params.erasing_max_area,
+                                    seed=None if seed is None else seed + 1, name="erase"))
     return keras.Sequential(layers, name="augment")
 
 
