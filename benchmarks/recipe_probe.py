@@ -26,9 +26,10 @@ import numpy as np
 import yaml
 
 from ferflow import EMOTIONS
-from ferflow.config import load_params, merge_sections, parse_params
+from ferflow.config import merge_sections
 from ferflow.errors import FerflowError
-from ferflow.training.loop import load_split
+from ferflow.training.loop import build_for_training, compile_phase, load_split
+from ferflow.training.overrides import params_with, read_override_file
 
 
 def dotted(assignments: list[str]) -> dict[str, Any]:
@@ -37,7 +38,8 @@ def dotted(assignments: list[str]) -> dict[str, Any]:
     for item in assignments:
         key, sep, value = item.partition("=")
         if not sep:
-            raise SystemExit(f"--set {item!r}: expected key.path=value")
+            raise FerflowError(f"--set {item!r}: expected key.path=value, e.g. "
+                               "models.cpu_net.learning_rate=0.008")
         node = tree
         *parents, leaf = key.split(".")
         for part in parents:
@@ -61,9 +63,8 @@ def main() -> None:
 
 
 def probe() -> None:
-    from ferflow.models import available_models, create_model, loss_for_head
-    from ferflow.training.augment import build_augmenter, training_model
-    from ferflow.training.recipe import learning_rate_for, make_optimizer, recipe_for
+    from ferflow.models import available_models
+    from ferflow.training.recipe import recipe_for
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backbone", default="cpu_net")
@@ -75,13 +76,14 @@ def probe() -> None:
     parser.add_argument("--fraction", type=float, default=0.5, help="share of train used")
     args = parser.parse_args()
 
-    load_params(args.params)  # a readable, valid params file, or a clear error
-    raw = yaml.safe_load(args.params.read_text(encoding="utf-8")) or {}
-    if args.config:
-        raw = merge_sections(raw, yaml.safe_load(args.config.read_text(encoding="utf-8")) or {})
-    raw = merge_sections(raw, dotted(args.set))
-    raw = merge_sections(raw, {"models": {args.backbone: {"epochs": args.epochs}}})
-    recipe = recipe_for(parse_params(raw, "probe params"), args.backbone, available_models())
+    tree = read_override_file(args.config) if args.config else {}
+    tree = merge_sections(tree, dotted(args.set))
+    tree = merge_sections(tree, {"models": {args.backbone: {"epochs": args.epochs}}})
+    params = params_with(tree, args.params, f"{args.config} + --set" if args.config else "--set")
+    recipe = recipe_for(params, args.backbone, available_models())
+    if recipe.pretrained:
+        raise FerflowError(f"models.{args.backbone}.weights is set: the probe trains from "
+                           "scratch in one phase; set it to null for the probe")
     train, model = recipe.train, recipe.model
 
     train_set, val, test = (load_split(args.arrays, s) for s in ("train", "val", "test"))
@@ -89,16 +91,10 @@ def probe() -> None:
     keep = np.sort(keep[: int(len(keep) * args.fraction)])
     x, y = train_set.x[keep], train_set.y[keep]
 
-    built = create_model(args.backbone, head=model.head, width=model.width,
-                         dropout=model.dropout, seed=train.seed)
+    built, wrapper = build_for_training(recipe)
     net = built.model
-    wrapper = training_model(net, build_augmenter(train.augment, seed=train.seed))
-    steps = math.ceil(len(y) / train.batch_size)
-    wrapper.compile(
-        optimizer=make_optimizer(train, learning_rate_for(train, train.learning_rate,
-                                                          train.epochs, steps)),
-        loss=loss_for_head(built.head, train.label_smoothing),
-        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
+    compile_phase(wrapper, built, train, train.learning_rate, train.epochs,
+                  math.ceil(len(y) / train.batch_size))
     per_epoch: list[float] = []
     record = keras.callbacks.LambdaCallback(
         on_epoch_end=lambda epoch, logs: per_epoch.append(accuracy(net, val.x, val.y)))
@@ -112,7 +108,7 @@ def probe() -> None:
     print(f"  lr {train.learning_rate}, optimizer {train.optimizer}, width {model.width}, "
           f"dropout {model.dropout}, batch {train.batch_size}")
     print(f"  val accuracy per epoch: {', '.join(f'{a:.3f}' for a in per_epoch)}")
-    print(f"  val {accuracy(net, val.x, val.y):.3f} (flip {accuracy(net, val.x, val.y, True):.3f})"
+    print(f"  val {per_epoch[-1]:.3f} (flip {accuracy(net, val.x, val.y, True):.3f})"
           f", test {accuracy(net, test.x, test.y):.3f} "
           f"(flip {accuracy(net, test.x, test.y, True):.3f})")
 

@@ -57,6 +57,15 @@ def test_a_typo_in_an_override_file_is_named(tmp_path: Path) -> None:
         overrides_for_file(bad, ROOT / "params.yaml")
 
 
+
+def test_a_broken_or_missing_override_file_is_named(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("train: {epochs: 3\n")
+    with pytest.raises(FerflowError, match=r"broken\.yaml: not valid YAML"):
+        overrides_for_file(broken, ROOT / "params.yaml")
+    with pytest.raises(FerflowError, match=r"absent\.yaml: override file not found"):
+        overrides_for_file(tmp_path / "absent.yaml", ROOT / "params.yaml")
+
 @pytest.mark.slow
 def test_dvc_exp_run_applies_every_shipped_config(tmp_path: Path) -> None:
     """The printed arguments are what `dvc exp run` accepts (new keys need Hydra's `+`), and

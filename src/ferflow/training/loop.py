@@ -11,14 +11,14 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
 
 from ferflow import EMOTIONS, backend
 from ferflow.atomic import atomic_path, write_json, write_text
-from ferflow.config import Params
+from ferflow.config import Params, TrainParams
 from ferflow.errors import FerflowError
 from ferflow.progress import is_interactive
 from ferflow.tracking.mlflow_service import (
@@ -36,6 +36,9 @@ from ferflow.training.recipe import (
     make_optimizer,
     recipe_for,
 )
+
+if TYPE_CHECKING:
+    from ferflow.models import BuiltModel
 
 CURVES = ("loss", "accuracy", "val_loss", "val_accuracy")
 """Per-epoch values in history.json, the plot CSV and MLflow (besides learning_rate)."""
@@ -185,6 +188,30 @@ def _sync_logged_epochs(tracker: TrackingService, state: TrainState) -> None:
             k: state.history[k][epoch - 1] for k in (*CURVES, "learning_rate")})
 
 
+def build_for_training(recipe: Recipe) -> tuple[BuiltModel, keras.Model]:
+    """The recipe's model (seeded) and the `augment → net` wrapper that `fit` trains."""
+    from ferflow.models import create_model
+
+    m = recipe.model
+    built = create_model(recipe.backbone, head=m.head, width=m.width, dropout=m.dropout,
+                         weights=m.weights, pretrained_input_size=m.pretrained_input_size,
+                         seed=recipe.train.seed)
+    augmenter = build_augmenter(recipe.train.augment, seed=recipe.train.seed)
+    return built, training_model(built.model, augmenter)
+
+
+def compile_phase(wrapper: keras.Model, built: BuiltModel, train: TrainParams, base_lr: float,
+                  epochs: int, steps_per_epoch: int) -> None:
+    """Compile `wrapper` for one training phase: the recipe's optimizer and schedule over
+    `epochs`, the head's loss, and accuracy."""
+    from ferflow.models import loss_for_head
+
+    lr = learning_rate_for(train, base_lr, epochs, steps_per_epoch)
+    wrapper.compile(optimizer=make_optimizer(train, lr),
+                    loss=loss_for_head(built.head, train.label_smoothing),
+                    metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
+
+
 def train_backbone(
     backbone: str,
     params: Params,
@@ -197,8 +224,7 @@ def train_backbone(
     """Train `backbone` with its effective recipe and write every output; returns the metrics
     written to `paths.metrics`. A checkpoint in `paths.resume_dir` made with the same settings
     and data is resumed, continuing the same MLflow run."""
-    from ferflow.models import available_models, count_params, create_model, set_training_phase
-    from ferflow.models.heads import loss_for_head
+    from ferflow.models import available_models, count_params, set_training_phase
 
     recipe = recipe_for(params, backbone, available_models())
     train_set, val_set = load_split(arrays_dir, "train"), load_split(arrays_dir, "val")
@@ -223,13 +249,8 @@ def train_backbone(
               f"(MLflow run {run_id}) from {checkpoints.current}", flush=True)
         _sync_logged_epochs(tracker, state)
 
-    model_params = recipe.model
-    built = create_model(
-        backbone, head=model_params.head, width=model_params.width,
-        dropout=model_params.dropout, weights=model_params.weights,
-        pretrained_input_size=model_params.pretrained_input_size, seed=recipe.train.seed)
+    built, wrapper = build_for_training(recipe)
     net = built.model
-    wrapper = training_model(net, build_augmenter(recipe.train.augment, seed=recipe.train.seed))
     targets = keras.utils.to_categorical(train_set.y, len(EMOTIONS))
     val_targets = keras.utils.to_categorical(val_set.y, len(EMOTIONS))
     class_weight = (balanced_class_weights(train_set.y, len(EMOTIONS))
@@ -243,10 +264,7 @@ def train_backbone(
         if state.stopped_early or state.epoch >= end:
             continue  # finished before the interruption
         set_training_phase(built, phase)
-        lr = learning_rate_for(recipe.train, base_lr, end - first, steps)
-        wrapper.compile(optimizer=make_optimizer(recipe.train, lr),
-                        loss=loss_for_head(built.head, recipe.train.label_smoothing),
-                        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
+        compile_phase(wrapper, built, recipe.train, base_lr, end - first, steps)
         if state.epoch > 0 and not restored:
             # The optimizer's state belongs to the phase it was saved in; a new phase starts
             # a fresh optimizer at its own learning rate.

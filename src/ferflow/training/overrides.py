@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from ferflow.config import load_params, merge_sections, parse_params
+from ferflow.config import Params, load_params, merge_sections, parse_params
 from ferflow.errors import FerflowError
 
 
@@ -53,16 +53,29 @@ def leaf_overrides(tree: dict[str, Any], existing: dict[str, Any] | None = None,
     return out
 
 
-def overrides_for_file(path: Path, params: Path = Path("params.yaml")) -> list[str]:
-    """The `-S` arguments for `path`, after checking params.yaml merged with it is valid."""
+def read_override_file(path: Path) -> dict[str, Any]:
+    """The params tree of an override file such as configs/fer2013.yaml."""
     try:
         tree = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
         raise FerflowError(f"{path}: override file not found") from None
+    except yaml.YAMLError as exc:
+        raise FerflowError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(tree, dict):
         raise FerflowError(f"{path}: expected a mapping of params sections")
+    return tree
+
+
+def params_with(tree: dict[str, Any], params: Path, source: str) -> Params:
+    """`params` (params.yaml) merged with the override `tree`, validated; errors name `source`."""
     base = load_params(params).model_dump(by_alias=True)
-    parse_params(merge_sections(base, tree), f"{params} + {path}")
+    return parse_params(merge_sections(base, tree), f"{params} + {source}")
+
+
+def overrides_for_file(path: Path, params: Path = Path("params.yaml")) -> list[str]:
+    """The `-S` arguments for `path`, after checking params.yaml merged with it is valid."""
+    tree = read_override_file(path)
+    params_with(tree, params, str(path))
     written = yaml.safe_load(params.read_text(encoding="utf-8")) or {}
     args: list[str] = []
     for item in leaf_overrides(tree, written):
