@@ -7,11 +7,12 @@ typo in params.yaml never silently falls back to a default.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ferflow.errors import FerflowError
 
@@ -19,6 +20,20 @@ DEFAULT_PARAMS = Path("params.yaml")
 
 # FER2013's class shares (train split): disgust is rare, happy is common.
 FER2013_CLASS_SHARES: tuple[float, ...] = (0.139, 0.015, 0.143, 0.251, 0.168, 0.110, 0.173)
+
+BACKBONE_NAMES: tuple[str, ...] = (
+    "shallow_cnn", "alexnet", "vgg16", "vgg19", "resnet18", "resnet50", "cpu_net",
+)
+"""The model zoo's names, as `ferflow.models.available_models()` lists them (a test keeps the
+two equal): written out here so that checking params does not import Keras."""
+
+
+def _check_backbone_names(names: Iterable[str]) -> None:
+    """Raise ValueError naming the entries of `names` that are not in the model zoo."""
+    unknown = [name for name in names if name not in BACKBONE_NAMES]
+    if unknown:
+        raise ValueError(f"unknown backbone {', '.join(map(repr, unknown))}: the model zoo has "
+                         f"{', '.join(BACKBONE_NAMES)} (check the spelling)")
 
 
 class Strict(BaseModel):
@@ -178,9 +193,7 @@ class FineTuneParams(Strict):
 class TrainParams(Strict):
     """train@<backbone>: the shared recipe; `models.<backbone>` may override its keys."""
 
-    backbones: tuple[str, ...] = (
-        "shallow_cnn", "alexnet", "vgg16", "vgg19", "resnet18", "resnet50", "cpu_net",
-    )
+    backbones: tuple[str, ...] = BACKBONE_NAMES
     seed: int = 42
     epochs: int = Field(60, ge=1)
     batch_size: int = Field(64, ge=1, le=8192)
@@ -200,11 +213,18 @@ class TrainParams(Strict):
     augment: AugmentParams = AugmentParams()
     fine_tune: FineTuneParams = FineTuneParams()
 
-    @model_validator(mode="after")
-    def _unique_backbones(self) -> TrainParams:
-        if len(set(self.backbones)) != len(self.backbones):
-            raise ValueError(f"backbones lists a name twice: {list(self.backbones)}")
-        return self
+    @field_validator("backbones")
+    @classmethod
+    def _known_unique_backbones(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        # Checked here, not left to DVC: the train/evaluate matrix over an unknown name fails
+        # only after the data stages ran, and over an empty list it silently has no stages.
+        if not names:
+            raise ValueError(f"is empty: list at least one of {', '.join(BACKBONE_NAMES)}")
+        _check_backbone_names(names)
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"lists {', '.join(twice)} more than once")
+        return names
 
 
 BUILD_KEYS: tuple[str, ...] = ("head", "width", "dropout", "weights", "pretrained_input_size")
@@ -275,6 +295,12 @@ class Params(Strict):
     models: dict[str, ModelParams] = {}
     mlflow: MlflowParams = MlflowParams()
 
+    @field_validator("models")
+    @classmethod
+    def _known_models(cls, models: dict[str, ModelParams]) -> dict[str, ModelParams]:
+        _check_backbone_names(models)
+        return models
+
 
 def merge_sections(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     """`base` with `extra`'s values; a mapping in both merges key by key, recursively."""
@@ -294,7 +320,8 @@ def _describe(error: dict[str, Any]) -> str:
         return "\n  ".join(f"{key}.{inner}: {message}" for inner, message in cause.problems)
     got = error.get("input")
     shown = "" if isinstance(got, dict) else f" (got {got!r})"
-    return f"{key}: {error['msg']}{shown}"
+    message = str(cause) if error["type"] == "value_error" else error["msg"]
+    return f"{key}: {message}{shown}"
 
 
 def parse_params(raw: Any, source: str = "params") -> Params:

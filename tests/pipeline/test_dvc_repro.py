@@ -72,3 +72,18 @@ def test_repro_data_stages_then_noop(tmp_path: Path) -> None:
     assert (project / "data" / "manifest.csv").stat().st_mtime_ns == mtime
     assert (project / "reports" / "validation.json").exists()
     assert (project / "reports" / "data_docs" / "index.html").exists()
+
+
+@pytest.mark.parametrize("backbones", [["cpu_nett"], []], ids=["unknown", "empty"])
+def test_bad_backbone_list_stops_repro_in_its_first_stage(tmp_path: Path,
+                                                          backbones: list[str]) -> None:
+    """Not after the data stages with DVC's "Parameters 'models.cpu_nett' are missing", nor
+    (for an empty matrix) in register after DVC removed its outputs."""
+    project = make_project(tmp_path, {"train.backbones": backbones})
+    failed = dvc(project, "repro", check=False)
+    assert failed.returncode != 0
+    assert "Running stage 'download'" in failed.stdout
+    assert "Running stage 'preprocess'" not in failed.stdout
+    assert "ferflow: error: params.yaml has invalid params:\n  train.backbones: " in failed.stderr
+    assert "Traceback" not in failed.stderr and "are missing" not in failed.stderr
+    assert not (project / "data").exists()

@@ -49,8 +49,8 @@ def test_any_train_key_is_overridable_and_nested_sections_merge() -> None:
 
 
 def test_unknown_backbones_and_keys_are_reported_by_name() -> None:
-    with pytest.raises(FerflowError, match="cpu_nett"):
-        recipe_for(parse_params({"models": {"cpu_nett": {}}}), "cpu_net", ZOO)
+    with pytest.raises(FerflowError, match="models: unknown backbone 'cpu_nett'"):
+        parse_params({"models": {"cpu_nett": {}}})
     with pytest.raises(FerflowError, match="resnet9"):
         recipe_for(parse_params({}), "resnet9", ZOO)
     with pytest.raises(FerflowError, match=r"models\.cpu_net\.epoch: unknown key"):

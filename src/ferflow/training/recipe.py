@@ -57,10 +57,6 @@ def _flatten(prefix: str, data: dict[str, Any]) -> dict[str, Any]:
 
 def recipe_for(params: Params, backbone: str, available: list[str]) -> Recipe:
     """The effective recipe of `backbone`: `train.*` with `models.<backbone>`'s overrides."""
-    unknown = sorted(set(params.models) - set(available))
-    if unknown:
-        raise FerflowError(f"params.yaml models: unknown backbone(s) {', '.join(unknown)}; "
-                           f"available: {', '.join(available)}")
     if backbone not in available:
         raise FerflowError(f"unknown backbone {backbone!r}: available are "
                            f"{', '.join(available)} (params.yaml train.backbones)")
