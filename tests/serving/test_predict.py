@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -132,9 +135,31 @@ def test_cli_uses_the_registered_champion_by_default(images, registered, monkeyp
     assert len(entry["faces"]) == 1
 
 
-def test_missing_champion_is_a_clear_error(tmp_path, monkeypatch, capsys, images) -> None:
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/empty.db")
+def test_missing_champion_is_a_clear_error(registered, monkeypatch, capsys, images) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", registered.tracking_uri)
     with pytest.raises(FerflowError, match="cannot load model models:/nothing@champion"):
         load_predictor("models:/nothing@champion")
     assert main(["predict", str(images["crop"]), "--model", "models:/nothing@champion"]) == 2
     assert "ferflow: error: cannot load model" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("store", ["default", "env"])
+@pytest.mark.parametrize("model", [[], ["--model", "runs:/0123abcd/model"]],
+                         ids=["champion", "run"])
+def test_no_mlflow_store_is_a_clear_error_that_creates_nothing(tmp_path: Path, store: str,
+                                                               model: list[str]) -> None:
+    """Reading a model must not leave an empty SQLite store behind (MLflow creates one when it
+    opens a database file that is not there)."""
+    Image.fromarray(np.zeros((48, 48), np.uint8)).save(tmp_path / "face.png")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
+    db = tmp_path / "mlflow.db"
+    if store == "env":
+        db = tmp_path / "elsewhere" / "store.db"
+        env["MLFLOW_TRACKING_URI"] = f"sqlite:///{db}"
+    done = subprocess.run([sys.executable, "-m", "ferflow", "predict", "face.png", *model],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("ferflow: error: cannot load model ")
+    assert f"(there is no MLflow store at {db}); run the pipeline first" in done.stderr
+    assert done.stderr.count("\n") == 1 and done.stdout == ""  # one paragraph, no trace
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["face.png"]

@@ -98,19 +98,10 @@ def ferflow_contender(model: str, batch_size: int) -> Contender:
         return Contender(f"ferflow ({Path(model).parent.name or model})",
                          int(keras_model.count_params()),
                          lambda faces: predict_probabilities(keras_model, faces, batch_size))
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
     from ferflow.serving.pyfunc import unwrap
-    from ferflow.tracking.store import tracking_uri
+    from ferflow.tracking.registry import load_pyfunc
 
-    mlflow.set_tracking_uri(tracking_uri())
-    try:
-        classifier = unwrap(mlflow.pyfunc.load_model(model))
-    except MlflowException as exc:
-        raise FerflowError(f"cannot load {model} from {mlflow.get_tracking_uri()} "
-                           f"({exc.message.splitlines()[0]}); run the pipeline first or pass "
-                           "--model PATH.keras") from None
+    classifier = unwrap(load_pyfunc(model))
     params = sum(int(m.count_params()) for m in classifier.models)
     names = "+".join(m.name for m in classifier.models)
     return Contender(f"ferflow {model} ({names})", params,

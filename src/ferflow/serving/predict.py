@@ -37,20 +37,9 @@ def load_predictor(model: str) -> Predictor:
         keras_model = load_classifier(model)
         return lambda faces: predict_probabilities(keras_model, faces)
 
-    import mlflow
-    from mlflow.exceptions import MlflowException
+    from ferflow.tracking.registry import load_pyfunc
 
-    from ferflow.tracking.store import tracking_uri
-
-    mlflow.set_tracking_uri(tracking_uri())  # $MLFLOW_TRACKING_URI, else the repository's store
-    try:
-        pyfunc = mlflow.pyfunc.load_model(model)
-    except (MlflowException, OSError) as exc:
-        message = getattr(exc, "message", str(exc)).splitlines()[0]
-        raise FerflowError(
-            f"cannot load model {model} from {mlflow.get_tracking_uri()} ({message}); run the "
-            "pipeline first (make run) so the register stage sets the champion alias, set "
-            "MLFLOW_TRACKING_URI to the store that has it, or pass --model PATH.keras") from None
+    pyfunc = load_pyfunc(model)
 
     def predict(faces: np.ndarray) -> np.ndarray:
         out = pyfunc.predict(faces)

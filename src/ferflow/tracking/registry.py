@@ -12,15 +12,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import mlflow
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, RESOURCE_DOES_NOT_EXIST, ErrorCode
 
-from ferflow.tracking.store import retry_locked
+from ferflow.errors import FerflowError
+from ferflow.tracking.store import retry_locked, sqlite_path, tracking_uri
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+
+STORE_SCHEMES = ("models:", "runs:")
+"""Model URIs that are resolved through the tracking store (the others name files)."""
 
 _ROUNDING = 1e-9
 """Slack when comparing a gain with `min_improvement` (accuracies are ratios of counts)."""
@@ -28,6 +33,31 @@ _ROUNDING = 1e-9
 
 def _is(exc: MlflowException, code: int) -> bool:
     return exc.error_code == ErrorCode.Name(code)
+
+
+def load_pyfunc(model_uri: str) -> mlflow.pyfunc.PyFuncModel:
+    """Load an MLflow model (`models:/name@alias`, `runs:/...`, a path) from
+    $MLFLOW_TRACKING_URI, else the repository's store; FerflowError if it cannot be loaded.
+
+    A `models:/` or `runs:/` URI is refused before MLflow opens a SQLite store that does not
+    exist: opening it would create an empty database as a side effect of a read.
+    """
+    uri = tracking_uri()
+    db = sqlite_path(uri)
+    if model_uri.startswith(STORE_SCHEMES) and db is not None and not db.is_file():
+        raise _cannot_load(model_uri, uri, f"there is no MLflow store at {db}")
+    mlflow.set_tracking_uri(uri)
+    try:
+        return mlflow.pyfunc.load_model(model_uri)
+    except (MlflowException, OSError) as exc:
+        raise _cannot_load(model_uri, uri, getattr(exc, "message", str(exc))) from None
+
+
+def _cannot_load(model_uri: str, store: str, reason: str) -> FerflowError:
+    return FerflowError(
+        f"cannot load model {model_uri} from {store} ({reason.splitlines()[0]}); run the "
+        "pipeline first (make run) so the register stage sets the champion alias, set "
+        "MLFLOW_TRACKING_URI to the store that has it, or pass --model PATH.keras")
 
 
 def ensure_registered_model(client: MlflowClient, name: str, description: str) -> None:
