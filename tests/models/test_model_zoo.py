@@ -105,6 +105,27 @@ def test_width_scales_channels_and_dense_layers_with_a_floor_of_8() -> None:
     assert count_params(half) < count_params(full)
 
 
+@pytest.mark.parametrize("width", [0.01, 0.0625, 0.125, 0.25, 1.0])
+@pytest.mark.parametrize("name", available_models())
+def test_no_backbone_has_a_strided_1x1_convolution(name: str, width: float) -> None:
+    # At 8 input channels and 48x48, its weight gradient crashed oneDNN's AVX-512 kernels
+    # (TensorFlow 2.21). Shortcuts pool first, then convolve with stride 1 (ResNet-D).
+    convs = [layer for layer in create_model(name, width=width).model.layers
+             if isinstance(layer, keras.layers.Conv2D)]
+    assert convs
+    strided_1x1 = [c.name for c in convs if c.kernel_size == (1, 1) and c.strides != (1, 1)]
+    assert strided_1x1 == []
+
+
+def test_projection_shortcut_pools_then_convolves_with_stride_1() -> None:
+    model = create_model("resnet18", width=0.125).model
+    pool, conv = model.get_layer("stage2_block1_proj_pool"), model.get_layer(
+        "stage2_block1_proj_conv")
+    assert isinstance(pool, keras.layers.AveragePooling2D) and pool.strides == (2, 2)
+    assert conv.strides == (1, 1) and conv.kernel_size == (1, 1)
+    assert pool.output.shape == model.get_layer("stage2_block1_2_bn").output.shape[:3] + (8,)
+
+
 def test_cpu_net_is_small() -> None:
     # Under a million parameters at full width: a pass over FER2013 takes minutes on 2 cores.
     assert 50_000 <= count_params(create_model("cpu_net").model) <= 1_000_000

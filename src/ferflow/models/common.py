@@ -62,6 +62,22 @@ def conv_bn_relu(
     return keras.layers.ReLU(name=f"{name}_relu")(x)
 
 
+def projection_shortcut(
+    x: keras.KerasTensor, filters: int, *, strides: int, name: str
+) -> keras.KerasTensor:
+    """The shortcut of a residual block whose output shape differs from its input.
+
+    ResNet-D's form (He et al., "Bag of Tricks", 2019): average-pool to the new size, then a
+    1x1 stride-1 conv. A strided 1x1 conv would drop three pixels in four, and on a narrow input
+    (8 channels at 48x48) its weight gradient crashes oneDNN's AVX-512 kernels in TensorFlow
+    2.21 (docs/benchmarks.md), so no ferflow backbone ever builds one.
+    """
+    if strides != 1:
+        x = keras.layers.AveragePooling2D(strides, strides=strides, padding="same",
+                                          name=f"{name}_pool")(x)
+    return conv_bn(x, filters, 1, name=name)
+
+
 def dense_dropout_stack(
     x: keras.KerasTensor, units: tuple[int, ...], *, width: float, dropout: float
 ) -> keras.KerasTensor:

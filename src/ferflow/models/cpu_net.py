@@ -15,9 +15,9 @@ import keras
 from ferflow.models.common import (
     KERNEL_INIT,
     batch_norm,
-    conv_bn,
     conv_bn_relu,
     pooled_features,
+    projection_shortcut,
     scaled,
 )
 
@@ -46,8 +46,8 @@ def _separable_bn(x: keras.KerasTensor, filters: int, name: str) -> keras.KerasT
 
 
 def entry_block(x: keras.KerasTensor, filters: int, name: str) -> keras.KerasTensor:
-    """Two separable convs and a stride-2 max-pool, plus a strided 1x1 projection shortcut."""
-    shortcut = conv_bn(x, filters, 1, strides=2, name=f"{name}_proj")
+    """Two separable convs and a stride-2 max-pool, plus a pooled 1x1 projection shortcut."""
+    shortcut = projection_shortcut(x, filters, strides=2, name=f"{name}_proj")
     y = _separable_bn(x, filters, f"{name}_1")
     y = keras.layers.ReLU(name=f"{name}_1_relu")(y)
     y = _separable_bn(y, filters, f"{name}_2")

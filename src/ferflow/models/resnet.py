@@ -2,7 +2,8 @@
 
 The ImageNet stem (7x7 stride-2 conv + max-pool) would shrink a 48x48 face to 12x12 before the
 first residual block; a 3x3 stride-1 stem keeps the resolution, as the CIFAR variants do.
-Stages 2-4 halve the map: 48 → 24 → 12 → 6, then global average pooling.
+Stages 2-4 halve the map: 48 → 24 → 12 → 6, then global average pooling. Shortcuts that change
+shape are ResNet-D's (average pool, then a 1x1 stride-1 conv; `common.projection_shortcut`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from ferflow.models.common import (
     conv_bn,
     conv_bn_relu,
     pooled_features,
+    projection_shortcut,
     scaled,
 )
 
@@ -28,10 +30,10 @@ BOTTLENECK_EXPANSION = 4
 def _residual(
     x: keras.KerasTensor, branch: keras.KerasTensor, out_filters: int, strides: int, name: str
 ) -> keras.KerasTensor:
-    """Add the branch to the input, projecting the input (1x1 conv) when its shape changes."""
+    """Add the branch to the input, projecting the input when its shape changes."""
     shortcut = x
     if strides != 1 or x.shape[-1] != out_filters:
-        shortcut = conv_bn(x, out_filters, 1, strides=strides, name=f"{name}_proj")
+        shortcut = projection_shortcut(x, out_filters, strides=strides, name=f"{name}_proj")
     y = keras.layers.Add(name=f"{name}_add")([shortcut, branch])
     return keras.layers.ReLU(name=f"{name}_out")(y)
 
