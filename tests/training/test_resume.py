@@ -55,6 +55,10 @@ def test_training_killed_with_sigkill_resumes_from_its_checkpoint(tmp_path: Path
     killed_after = _checkpointed_epoch(tmp_path)
     assert 1 <= killed_after < EPOCHS, "the first run finished before it could be killed"
     assert not (tmp_path / "models" / "cpu_net").exists()
+    # A SIGKILL runs no handler: the run is left RUNNING (not FAILED), for the rerun to resume.
+    client = MlflowClient(uri)
+    (killed,) = client.search_runs([client.get_experiment_by_name("resume").experiment_id])
+    assert killed.info.status == "RUNNING"
 
     second = _start(tmp_path, uri)
     output = second.communicate(timeout=600)[0]
@@ -74,7 +78,6 @@ def test_training_killed_with_sigkill_resumes_from_its_checkpoint(tmp_path: Path
     assert metrics["epochs_run"] == EPOCHS
     assert metrics["best_val_accuracy"] == max(history["val_accuracy"])
 
-    client = MlflowClient(uri)
     experiment = client.get_experiment_by_name("resume")
     runs = client.search_runs([experiment.experiment_id])
     assert len(runs) == 1

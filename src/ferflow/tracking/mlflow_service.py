@@ -3,8 +3,9 @@ call that writes to the store retried while a shared SQLite database is locked."
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,6 +141,18 @@ class TrackingService:
 
     def finish(self, run_id: str, status: str = "FINISHED") -> None:
         retry_locked(lambda: self.client.set_terminated(run_id, status=status))
+
+    @contextlib.contextmanager
+    def failed_on_error(self, run_id: str) -> Iterator[None]:
+        """End run `run_id` FAILED if the block raises anything (KeyboardInterrupt included),
+        then re-raise. A SIGKILL runs no handler: the run stays RUNNING, and resumable."""
+        try:
+            yield
+        except BaseException:
+            # The block's error is the one to report, not a second one from the store.
+            with contextlib.suppress(Exception):
+                self.finish(run_id, "FAILED")
+            raise
 
 
 def keras_signature(model: Any) -> Any:

@@ -223,33 +223,51 @@ def train_backbone(
 ) -> dict[str, Any]:
     """Train `backbone` with its effective recipe and write every output; returns the metrics
     written to `paths.metrics`. A checkpoint in `paths.resume_dir` made with the same settings
-    and data is resumed, continuing the same MLflow run."""
-    from ferflow.models import available_models, count_params, set_training_phase
+    and data is resumed, continuing the same MLflow run. Once the run is started or resumed,
+    any failure ends it FAILED (its checkpoint stays, so a rerun still resumes it)."""
+    from ferflow.models import available_models
 
     recipe = recipe_for(params, backbone, available_models())
     train_set, val_set = load_split(arrays_dir, "train"), load_split(arrays_dir, "val")
     policy = backend.configure_precision(recipe.train.mixed_precision)
+    # Built before any run exists: a missing or broken weights file stops here, not in a run.
+    built, wrapper = build_for_training(recipe)
 
     checkpoints = Checkpoints(paths.resume_dir)
     stamp = fingerprint(recipe, [arrays_dir / "train.npz", arrays_dir / "val.npz"],
                         tracker.tracking_uri)
     state = checkpoints.load(stamp)
-    run_id = state.run_id if state else checkpoints.run_for(stamp)
-    if run_id is not None and not tracker.resume_run(run_id):
-        run_id, state = None, None
-    if run_id is None:
-        run_id = tracker.start_run(backbone, run_tags(recipe, data_sha, policy))
-        tracker.log_params(run_id, {**recipe.flat(), "data.train_images": len(train_set.y),
-                                    "data.val_images": len(val_set.y)})
-        checkpoints.remember_run(run_id, stamp)
-    if state is None:
-        state = TrainState(fingerprint=stamp, run_id=run_id)
+    previous = state.run_id if state else checkpoints.run_for(stamp)
+    if previous is not None and tracker.resume_run(previous):
+        run_id, new_run = previous, False
     else:
-        print(f"train {backbone}: resuming after epoch {state.epoch} "
-              f"(MLflow run {run_id}) from {checkpoints.current}", flush=True)
-        _sync_logged_epochs(tracker, state)
+        run_id, new_run = tracker.start_run(backbone, run_tags(recipe, data_sha, policy)), True
+        state = None
+    with tracker.failed_on_error(run_id):
+        if new_run:
+            tracker.log_params(run_id, {**recipe.flat(), "data.train_images": len(train_set.y),
+                                        "data.val_images": len(val_set.y)})
+            checkpoints.remember_run(run_id, stamp)
+        if state is None:
+            state = TrainState(fingerprint=stamp, run_id=run_id)
+        else:
+            print(f"train {backbone}: resuming after epoch {state.epoch} "
+                  f"(MLflow run {run_id}) from {checkpoints.current}", flush=True)
+            _sync_logged_epochs(tracker, state)
+        _fit_phases(recipe, built, wrapper, state=state, checkpoints=checkpoints,
+                    tracker=tracker, train_set=train_set, val_set=val_set)
+        metrics = _finish_training(built.model, state, recipe, policy, len(train_set.y),
+                                   checkpoints=checkpoints, tracker=tracker, paths=paths)
+    checkpoints.clear()
+    return metrics
 
-    built, wrapper = build_for_training(recipe)
+
+def _fit_phases(recipe: Recipe, built: BuiltModel, wrapper: keras.Model, *, state: TrainState,
+                checkpoints: Checkpoints, tracker: TrackingService, train_set: Split,
+                val_set: Split) -> None:
+    """Fit every phase of the recipe from `state` on (a resumed state skips what it did)."""
+    from ferflow.models import set_training_phase
+
     net = built.model
     targets = keras.utils.to_categorical(train_set.y, len(EMOTIONS))
     val_targets = keras.utils.to_categorical(val_set.y, len(EMOTIONS))
@@ -282,13 +300,21 @@ def train_backbone(
                     class_weight=class_weight, shuffle=True, callbacks=[callback],
                     verbose=1 if is_interactive() else 0)
         if state.stopped_early:
-            print(f"train {backbone}: stopped early after epoch {state.epoch}: no better val "
-                  f"accuracy for {recipe.train.early_stopping_patience} epochs", flush=True)
+            print(f"train {recipe.backbone}: stopped early after epoch {state.epoch}: no "
+                  f"better val accuracy for {recipe.train.early_stopping_patience} epochs",
+                  flush=True)
+
+
+def _finish_training(net: keras.Model, state: TrainState, recipe: Recipe, policy: str,
+                     train_images: int, *, checkpoints: Checkpoints, tracker: TrackingService,
+                     paths: TrainPaths) -> dict[str, Any]:
+    """Write the best epoch's model and the stage outputs, log them, end the run FINISHED."""
+    from ferflow.models import count_params
 
     # The best epoch on the validation split is what gets saved, evaluated and registered.
     checkpoints.load_best(net)
     metrics = {
-        "backbone": backbone,
+        "backbone": recipe.backbone,
         "best_val_accuracy": state.best_val_accuracy,
         "best_epoch": state.best_epoch,
         "epochs_run": state.epoch,
@@ -297,9 +323,10 @@ def train_backbone(
         "images_per_s": round(state.images_seen / state.train_time_s, 1)
         if state.train_time_s else 0.0,
         "params": count_params(net),
-        "train_images": len(train_set.y),
+        "train_images": train_images,
         "precision": policy,
     }
+    run_id = state.run_id
     write_outputs(net, state, metrics, tracker.ref(run_id), paths)
     tracker.log_metrics(run_id, {k: float(metrics[k]) for k in (
         "best_val_accuracy", "best_epoch", "epochs_run", "train_time_s", "images_per_s",
@@ -308,7 +335,6 @@ def train_backbone(
     tracker.log_artifact(run_id, paths.model_dir / "history.json", "training")
     tracker.log_keras_model(run_id, net)
     tracker.finish(run_id)
-    checkpoints.clear()
     return metrics
 
 
