@@ -1,11 +1,17 @@
 """Write outputs to a temporary sibling and rename them into place, so an interrupted stage
-leaves either the previous good output or nothing."""
+leaves either the previous good output or nothing.
+
+Temporary names carry the writer's pid (`.<name>.tmp-<pid>-<random>`, `.<name>.old-<pid>`).
+A process killed outright (SIGKILL, power loss) cannot remove its own; the next successful
+write of the same target removes those whose process is gone, and leaves a live one's alone.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -25,16 +31,36 @@ def _remove(path: Path) -> None:
             path.unlink()
 
 
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only checks that the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by another user
+    return True
+
+
+def _remove_stale_siblings(target: Path) -> None:
+    """Remove temporary siblings of `target` left by processes that no longer exist."""
+    pattern = re.compile(re.escape(f".{target.name}.") + r"(?:tmp|old)-(\d+)(?:-|$)")
+    for sibling in target.parent.iterdir():
+        match = pattern.match(sibling.name)
+        if match and not _process_alive(int(match[1])):
+            _remove(sibling)
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike[str], *, directory: bool = False) -> Iterator[Path]:
     """Yield a temporary path next to `target`; on success rename it onto `target`.
 
     With `directory=True` the temporary path is an empty directory and the whole tree replaces
-    `target`. On any exception the temporary path is removed and `target` is untouched.
+    `target`. On any exception the temporary path is removed and `target` is untouched. On
+    success, temporary siblings that killed writers of `target` left behind are removed.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    prefix = f".{target.name}.tmp-"
+    prefix = f".{target.name}.tmp-{os.getpid()}-"
     if directory:
         tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
         tmp.chmod(0o777 & ~_UMASK)
@@ -57,6 +83,7 @@ def atomic_path(target: str | os.PathLike[str], *, directory: bool = False) -> I
     except BaseException:
         _remove(tmp)
         raise
+    _remove_stale_siblings(target)
 
 
 def write_text(target: str | os.PathLike[str], text: str) -> None:

@@ -10,9 +10,11 @@ import hashlib
 import io
 import json
 import os
+import socket
 import subprocess
 import sys
 import tarfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -380,3 +382,29 @@ def test_stage_writes_raw_csv_and_prints_a_summary(tmp_path: Path) -> None:
     assert done.stdout.startswith("data/raw/fer2013.csv: 8 rows from file (in.csv), sha256 ")
     info = json.loads((tmp_path / "data" / "raw" / "source.json").read_text())
     assert info["rows"] == 8 and info["origin"] == "in.csv"
+
+
+def test_sigkill_leftover_is_removed_by_the_next_successful_download(tmp_path: Path) -> None:
+    raw = tmp_path / "data" / "raw"
+    # A server that accepts connections and never answers: the download waits inside the
+    # stage's atomic write, with its temporary CSV beside fer2013.csv, until it is killed.
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/fer2013.csv"
+        (tmp_path / "params.yaml").write_text(
+            f"data:\n  source: url\n  url: {{url: '{url}', retries: 0, timeout_s: 120}}\n")
+        stage = subprocess.Popen([sys.executable, str(REPO / "pipeline" / "download.py")],
+                                 cwd=tmp_path, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 60
+        while not list(raw.glob(".fer2013.csv.tmp-*")):
+            assert stage.poll() is None, stage.communicate()[0]
+            assert time.monotonic() < deadline, "no temporary CSV within 60 s"
+            time.sleep(0.01)
+        stage.kill()
+        stage.wait()
+    (left,) = raw.glob(".fer2013.csv.tmp-*")
+    assert left.name.startswith(f".fer2013.csv.tmp-{stage.pid}-") and left.suffix == ".csv"
+
+    done = run_stage(tmp_path, "data:\n  source: synthetic\n  synthetic: {rows: 70}\n")
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in raw.iterdir()) == ["fer2013.csv", "source.json"]
