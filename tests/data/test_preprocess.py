@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -95,3 +100,63 @@ def test_header_only_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(FerflowError, match="no data rows"):
         preprocess.preprocess_csv(csv, tmp_path / "data")
     assert not (tmp_path / "data" / "images").exists()
+
+
+def _state(pid: int) -> str | None:
+    """The process's state letter from /proc (Z = zombie: exited), None when it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue  # the process ended while we looked
+    return found
+
+
+def _run_preprocess(root: Path) -> subprocess.Popen[str]:
+    """The stage's library call in its own process, with a pool of two workers."""
+    code = ("from ferflow.data.preprocess import preprocess_csv; "
+            "preprocess_csv('data/raw/fer2013.csv', 'data', workers=2)")
+    return subprocess.Popen([sys.executable, "-c", code], cwd=root, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_sigkill_takes_the_workers_along_and_the_next_run_removes_the_temp_tree(
+        tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    write_fer2013_csv(data / "raw" / "fer2013.csv", random_table(16000))
+    stage = _run_preprocess(tmp_path)
+    deadline = time.monotonic() + 120
+    while not any(data.glob(".images.tmp-*/*/*/*.png")):
+        assert stage.poll() is None, stage.communicate()[0]
+        assert time.monotonic() < deadline, "no PNG written within 120 s"
+        time.sleep(0.01)
+    workers = _children(stage.pid)
+    assert len(workers) == 2
+    stage.kill()
+    stage.wait()
+    assert not (data / "images").exists(), "the run finished before it could be killed"
+
+    deadline = time.monotonic() + 10
+    while alive := [pid for pid in workers if _state(pid) not in (None, "Z")]:
+        if time.monotonic() > deadline:
+            for pid in alive:  # no orphans left behind by a failed check
+                os.kill(pid, signal.SIGKILL)
+            pytest.fail(f"workers {alive} outlived the killed stage by 10 s")
+        time.sleep(0.05)
+    (left,) = data.glob(".images.tmp-*")
+    assert left.name.startswith(f".images.tmp-{stage.pid}-")
+
+    again = _run_preprocess(tmp_path)
+    output = again.communicate(timeout=300)[0]
+    assert again.returncode == 0, output
+    assert sorted(p.name for p in data.iterdir()) == ["arrays", "images", "manifest.csv", "raw"]

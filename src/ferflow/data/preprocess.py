@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,6 +94,20 @@ def _default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Worker initializer: end this worker as soon as `parent` (the stage) is gone.
+
+    A SIGKILL of the stage gives the pool no chance to stop its workers, and a forked worker
+    holds both ends of the task pipe, so it never sees EOF: it would wait on it forever.
+    """
+    def watch() -> None:
+        while os.getppid() == parent:  # an orphan is re-parented (to init or a subreaper)
+            time.sleep(0.2)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def _run_chunks(chunks: list[Chunk], workers: int) -> list[ChunkResult]:
     results: list[ChunkResult] = []
     with Progress(sum(c.rows for c in chunks), "preprocess", unit="rows") as progress:
@@ -102,7 +118,8 @@ def _run_chunks(chunks: list[Chunk], workers: int) -> list[ChunkResult]:
             return results
         # fork: the workers need nothing from the parent but the chunk description.
         context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_exit_with_parent,
+                                 initargs=(os.getpid(),)) as pool:
             for chunk, result in zip(chunks, pool.map(_process_chunk, chunks), strict=True):
                 results.append(result)
                 progress.update(chunk.rows)
