@@ -57,7 +57,8 @@ def test_a_name_listed_twice_is_named_once() -> None:
         parse_params({"train": {"backbones": ["vgg16", "cpu_net", "vgg16"]}})
 
 
-@pytest.mark.parametrize("backbones", ["[cpu_nett]", "[]"])
+@pytest.mark.parametrize("backbones", ["[cpu_nett]", "[]", "[cpu_net]"],
+                         ids=["unknown", "empty", "no-models-section"])
 def test_the_first_stage_stops_on_a_bad_backbone_list_before_writing(
         tmp_path: Path, backbones: str) -> None:
     """download is the first stage `dvc repro` runs; it checks the whole params.yaml, so a
@@ -69,3 +70,19 @@ def test_the_first_stage_stops_on_a_bad_backbone_list_before_writing(
                                   "  train.backbones: ")
     assert "Traceback" not in done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
+
+
+def test_a_listed_backbone_needs_its_models_section(tmp_path: Path) -> None:
+    """dvc.yaml's train stage tracks `models.<backbone>`: without the section DVC would stop,
+    after the data stages, with "Parameters 'models.alexnet' are missing"."""
+    (tmp_path / "params.yaml").write_text("train: {backbones: [cpu_net, alexnet]}\n"
+                                          "models: {cpu_net: {width: 0.5}}\n")
+    done = _run([str(FERFLOW), "check-params"], tmp_path)
+    assert done.returncode == 2
+    assert done.stderr == ("ferflow: error: params.yaml has invalid params:\n  train.backbones: "
+                           "lists alexnet without a models.alexnet section: add one (alexnet: "
+                           "{} takes the defaults), as dvc.yaml's train stage tracks "
+                           "models.<backbone>\n")
+    (tmp_path / "params.yaml").write_text("train: {backbones: [cpu_net, alexnet]}\n"
+                                          "models: {cpu_net: {width: 0.5}, alexnet: {}}\n")
+    assert _run([str(FERFLOW), "check-params"], tmp_path).returncode == 0

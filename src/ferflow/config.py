@@ -301,6 +301,21 @@ class Params(Strict):
         _check_backbone_names(models)
         return models
 
+    @model_validator(mode="after")
+    def _listed_backbones_have_models_sections(self) -> Params:
+        # dvc.yaml's train stage tracks params `models.<backbone>`, and DVC stops on a missing
+        # one only after the data stages ran. A file that does not list backbones (the default
+        # list) is not a DVC params file, so it may leave sections out.
+        if "backbones" not in self.train.model_fields_set:
+            return self
+        missing = [name for name in self.train.backbones if name not in self.models]
+        if missing:
+            sections = ", ".join(f"models.{name}" for name in missing)
+            raise ValueError(f"train.backbones: lists {', '.join(missing)} without a {sections} "
+                             f"section: add one ({missing[0]}: {{}} takes the defaults), as "
+                             "dvc.yaml's train stage tracks models.<backbone>")
+        return self
+
 
 def merge_sections(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     """`base` with `extra`'s values; a mapping in both merges key by key, recursively."""
@@ -312,7 +327,7 @@ def merge_sections(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any
 
 
 def _describe(error: dict[str, Any]) -> str:
-    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    key = ".".join(str(part) for part in error["loc"])
     if error["type"] == "extra_forbidden":
         return f"{key}: unknown key (check the spelling; see README 'Params')"
     cause = error.get("ctx", {}).get("error")
@@ -321,7 +336,8 @@ def _describe(error: dict[str, Any]) -> str:
     got = error.get("input")
     shown = "" if isinstance(got, dict) else f" (got {got!r})"
     message = str(cause) if error["type"] == "value_error" else error["msg"]
-    return f"{key}: {message}{shown}"
+    # A check across sections (no location) names its keys itself.
+    return f"{key}: {message}{shown}" if key else message
 
 
 def parse_params(raw: Any, source: str = "params") -> Params:

@@ -28,7 +28,7 @@ def write_arrays(directory: Path, rows: int = 70, seed: int = 0) -> Path:
 def tiny_params(**train: Any) -> Any:
     """Params for a fast cpu_net run; keyword arguments override `train.*`."""
     models = train.pop("models", {"cpu_net": {"width": 0.25, "dropout": 0.1}})
-    recipe = {"backbones": ["cpu_net"], "epochs": 2, "batch_size": 16, "optimizer": "adam",
+    recipe = {"backbones": list(models), "epochs": 2, "batch_size": 16, "optimizer": "adam",
               "learning_rate": 0.003, "early_stopping_patience": 0,
               "augment": {"rotation": 0, "zoom": 0}, **train}
     return parse_params({"train": recipe, "models": models, "mlflow": {"experiment": "tests"}})
