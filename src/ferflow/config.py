@@ -304,8 +304,8 @@ class Params(Strict):
     @model_validator(mode="after")
     def _listed_backbones_have_models_sections(self) -> Params:
         # dvc.yaml's train stage tracks params `models.<backbone>`, and DVC stops on a missing
-        # one only after the data stages ran. A file that does not list backbones (the default
-        # list) is not a DVC params file, so it may leave sections out.
+        # one only after the data stages ran. Only for a list written out: DVC's matrix needs
+        # it in params.yaml, so params without it (a test's, say) are not the pipeline's.
         if "backbones" not in self.train.model_fields_set:
             return self
         missing = [name for name in self.train.backbones if name not in self.models]

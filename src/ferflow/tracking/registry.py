@@ -1,4 +1,4 @@
-"""MLflow model registry: new versions, and promotion by alias.
+"""MLflow model registry: new versions, promotion by alias, and loading a model back.
 
 `champion` is the version in use (`models:/<name>@champion`); a new version takes it only if it
 beats the current champion on the *current* validation split by at least `min_improvement`,
