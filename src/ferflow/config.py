@@ -291,7 +291,8 @@ class Params(Strict):
     # inherit ABCMeta.register, which a field named `register` would shadow.
     registry: RegisterParams = Field(RegisterParams(), alias="register")
     train: TrainParams = TrainParams()
-    # Per-backbone build settings and recipe overrides; a backbone not listed uses the defaults.
+    # Per-backbone build settings and recipe overrides; `{}` (or, with the default backbone
+    # list, no section) uses the defaults.
     models: dict[str, ModelParams] = {}
     mlflow: MlflowParams = MlflowParams()
 
