@@ -23,8 +23,9 @@ def write_csv(tmp_path: Path) -> Callable[..., Path]:
     return write
 
 
-LONGEST_FIRST = ("pipeline/test_full_pipeline.py", "training/test_parallel_queue.py",
-                 "training/test_resume.py")
+LONGEST_FIRST = ("pipeline/test_full_pipeline.py", "models/test_crash_canary.py",
+                 "pipeline/test_rerun_after_crash.py", "training/test_parallel_queue.py",
+                 "training/test_train_failures.py", "training/test_resume.py")
 """Test files that take a minute or more, longest first. `make test` runs one worker per core
 and keeps each file on one worker: starting these first lets the short files fill the other
 workers, instead of the whole-DAG file starting last and running alone."""

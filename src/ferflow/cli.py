@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -27,7 +28,13 @@ def report_errors(func: Callable[[], int | None]) -> int:
 
 
 def run_stage(func: Callable[[], int | None]) -> None:
-    """Entry point helper for `pipeline/<stage>.py` scripts."""
+    """Entry point helper for `pipeline/<stage>.py` scripts.
+
+    A native crash (a segfault in a backend kernel) kills the stage before any Python handler
+    runs; faulthandler first prints where each thread was, so the log names the layer or call
+    instead of DVC's bare "exited with -11".
+    """
+    faulthandler.enable()
     sys.exit(report_errors(func))
 
 
