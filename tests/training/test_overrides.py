@@ -13,7 +13,12 @@ from git_dvc_repo import DVC, commit_all, init_repo, repo_env, run_checked
 from ferflow.config import load_params, merge_sections, parse_params
 from ferflow.errors import FerflowError
 from ferflow.models import available_models
-from ferflow.training.overrides import leaf_overrides, overrides_for_file
+from ferflow.training.overrides import (
+    leaf_overrides,
+    overrides_for_file,
+    params_with,
+    read_override_file,
+)
 from ferflow.training.recipe import recipe_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,6 +47,35 @@ def test_fer2013_recipe_is_valid_and_complete(tmp_path: Path) -> None:
     assert sets["train.epochs"] == "100" and sets["train.optimizer"] == "sgd"
     # Every backbone trains at full width in the real recipe.
     assert all(sets[f"models.{b}.width"] == "1.0" for b in parse_params({}).train.backbones)
+
+
+def _recipe(config: str, backbone: str):
+    path = ROOT / "configs" / config
+    params = params_with(read_override_file(path), ROOT / "params.yaml", str(path))
+    return recipe_for(params, backbone, available_models())
+
+
+@pytest.mark.parametrize("backbone", available_models())
+def test_the_real_recipe_keeps_none_of_the_short_runs_shortcuts(backbone: str) -> None:
+    # params.yaml gives some backbones fewer epochs, other learning rates, no dropout and no
+    # warps so that the embedded run learns in minutes; configs/fer2013.yaml inherits every key
+    # it does not set, so it must set each of those back.
+    recipe = _recipe("fer2013.yaml", backbone)
+    train, model = recipe.train, recipe.model
+    assert train.epochs >= 100 and model.width == 1.0 and model.dropout >= 0.3
+    augment = train.augment
+    assert (augment.flip, augment.shift, augment.rotation, augment.zoom, augment.erasing) == (
+        True, 0.1, 10, 0.1, 0.25)
+    if backbone != "cpu_net":
+        assert (train.optimizer, train.learning_rate, train.batch_size) == ("sgd", 0.01, 64)
+
+
+def test_the_30_minute_recipe_is_the_measured_one() -> None:
+    recipe = _recipe("cpu-net-30min.yaml", "cpu_net")
+    train, augment = recipe.train, recipe.train.augment
+    assert (train.epochs, train.batch_size, train.learning_rate) == (12, 64, 0.006)
+    assert (augment.flip, augment.shift, augment.rotation, augment.zoom, augment.erasing) == (
+        True, 0.1, 10, 0.1, 0.0)
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda path: path.name)
