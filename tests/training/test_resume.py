@@ -3,35 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 from mlflow import MlflowClient
-from training_data import write_arrays
+from training_data import (
+    checkpointed_epoch,
+    start_train_stage,
+    wait_for_checkpoint,
+    write_arrays,
+)
 
-STAGE = Path(__file__).resolve().parents[2] / "pipeline" / "train.py"
 EPOCHS = 6
-
-
-def _start(root: Path, uri: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PYTHONUNBUFFERED": "1"}
-    env.pop("DVC_ROOT", None)
-    return subprocess.Popen([sys.executable, str(STAGE), "cpu_net"], cwd=root, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def _checkpointed_epoch(root: Path) -> int:
-    state = root / ".ferflow" / "resume" / "cpu_net" / "checkpoint" / "state.json"
-    try:
-        return json.loads(state.read_text())["epoch"]
-    except (FileNotFoundError, json.JSONDecodeError):
-        return 0
 
 
 @pytest.mark.slow
@@ -44,15 +29,11 @@ def test_training_killed_with_sigkill_resumes_from_its_checkpoint(tmp_path: Path
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
 
-    first = _start(tmp_path, uri)
-    deadline = time.monotonic() + 300
-    while _checkpointed_epoch(tmp_path) < 1:
-        assert first.poll() is None, first.communicate()[0]
-        assert time.monotonic() < deadline, "no checkpoint within 300 s"
-        time.sleep(0.05)
+    first = start_train_stage(tmp_path, uri, merge_output=True)
+    wait_for_checkpoint(first, tmp_path)
     first.send_signal(signal.SIGKILL)
     first.wait()
-    killed_after = _checkpointed_epoch(tmp_path)
+    killed_after = checkpointed_epoch(tmp_path)
     assert 1 <= killed_after < EPOCHS, "the first run finished before it could be killed"
     assert not (tmp_path / "models" / "cpu_net").exists()
     # A SIGKILL runs no handler: the run is left RUNNING (not FAILED), for the rerun to resume.
@@ -60,7 +41,7 @@ def test_training_killed_with_sigkill_resumes_from_its_checkpoint(tmp_path: Path
     (killed,) = client.search_runs([client.get_experiment_by_name("resume").experiment_id])
     assert killed.info.status == "RUNNING"
 
-    second = _start(tmp_path, uri)
+    second = start_train_stage(tmp_path, uri, merge_output=True)
     output = second.communicate(timeout=600)[0]
     assert second.returncode == 0, output
     assert f"resuming after epoch {killed_after}" in output

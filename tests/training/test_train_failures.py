@@ -3,37 +3,29 @@ the run has started (an error, Ctrl-C) ends it FAILED, and a rerun still resumes
 
 from __future__ import annotations
 
-import json
-import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 from mlflow import MlflowClient
-from training_data import tiny_params, write_arrays
+from training_data import (
+    checkpointed_epoch,
+    start_train_stage,
+    tiny_params,
+    wait_for_checkpoint,
+    write_arrays,
+)
 
 from ferflow.errors import FerflowError
 from ferflow.tracking.mlflow_service import TrackingService
 from ferflow.training.loop import TrainPaths, train_backbone
-
-STAGE = Path(__file__).resolve().parents[2] / "pipeline" / "train.py"
 
 
 def _runs(uri: str) -> list:
     client = MlflowClient(uri)
     ids = [e.experiment_id for e in client.search_experiments()]
     return client.search_runs(ids) if ids else []
-
-
-def _stage(root: Path, uri: str, backbone: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
-    env.update(MLFLOW_TRACKING_URI=uri, PYTHONUNBUFFERED="1")
-    return subprocess.Popen([sys.executable, str(STAGE), backbone], cwd=root, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _write_params(root: Path, train: dict, models: dict) -> None:
@@ -48,7 +40,7 @@ def test_missing_weights_file_stops_the_stage_before_any_run(tmp_path: Path) -> 
     _write_params(tmp_path, {"epochs": 1}, {"vgg16": {"weights": "weights/vgg16.h5",
                                                       "pretrained_input_size": 32}})
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    stage = _stage(tmp_path, uri, "vgg16")
+    stage = start_train_stage(tmp_path, uri, "vgg16")
     out, err = stage.communicate(timeout=300)
     assert stage.returncode == 2, out + err
     # Keras and TensorFlow may log to stderr first; ours is the last paragraph, alone.
@@ -90,25 +82,13 @@ def test_error_after_the_run_started_ends_it_failed_and_a_rerun_resumes_it(
     assert again.info.run_id == run.info.run_id and again.info.status == "FINISHED"
 
 
-def _checkpointed_epoch(root: Path) -> int:
-    state = root / ".ferflow" / "resume" / "cpu_net" / "checkpoint" / "state.json"
-    try:
-        return json.loads(state.read_text())["epoch"]
-    except (FileNotFoundError, json.JSONDecodeError):
-        return 0
-
-
 @pytest.mark.slow
 def test_ctrl_c_during_training_ends_the_run_failed(tmp_path: Path) -> None:
     write_arrays(tmp_path / "data" / "arrays")
     _write_params(tmp_path, {"epochs": 200}, {"cpu_net": {"width": 0.25}})
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    stage = _stage(tmp_path, uri, "cpu_net")
-    deadline = time.monotonic() + 300
-    while _checkpointed_epoch(tmp_path) < 1:
-        assert stage.poll() is None, stage.communicate()
-        assert time.monotonic() < deadline, "no checkpoint within 300 s"
-        time.sleep(0.05)
+    stage = start_train_stage(tmp_path, uri, "cpu_net")
+    wait_for_checkpoint(stage, tmp_path)
     stage.send_signal(signal.SIGINT)
     out, err = stage.communicate(timeout=120)
     assert stage.returncode == 130, out + err
@@ -116,4 +96,4 @@ def test_ctrl_c_during_training_ends_the_run_failed(tmp_path: Path) -> None:
                                  "this run")
     (run,) = _runs(uri)
     assert run.info.status == "FAILED"
-    assert _checkpointed_epoch(tmp_path) >= 1  # kept: the next attempt resumes this run
+    assert checkpointed_epoch(tmp_path) >= 1  # kept: the next attempt resumes this run

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -45,3 +50,35 @@ def sqlite_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     return uri
+
+
+TRAIN_STAGE = Path(__file__).resolve().parents[2] / "pipeline" / "train.py"
+
+
+def start_train_stage(root: Path, uri: str, backbone: str = "cpu_net", *,
+                      merge_output: bool = False) -> subprocess.Popen[str]:
+    """`python pipeline/train.py <backbone>` in `root` as DVC runs it, tracking into `uri`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
+    env.update(MLFLOW_TRACKING_URI=uri, PYTHONUNBUFFERED="1")
+    return subprocess.Popen([sys.executable, str(TRAIN_STAGE), backbone], cwd=root, env=env,
+                            stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT if merge_output else subprocess.PIPE,
+                            text=True)
+
+
+def checkpointed_epoch(root: Path, backbone: str = "cpu_net") -> int:
+    """The epoch of the resume checkpoint in `root` (0 before the first one)."""
+    state = root / ".ferflow" / "resume" / backbone / "checkpoint" / "state.json"
+    try:
+        return json.loads(state.read_text())["epoch"]
+    except (FileNotFoundError, json.JSONDecodeError):
+        return 0
+
+
+def wait_for_checkpoint(stage: subprocess.Popen[str], root: Path, limit_s: float = 300) -> None:
+    """Block until the running `stage` has checkpointed an epoch; fail if it ends first."""
+    deadline = time.monotonic() + limit_s
+    while checkpointed_epoch(root) < 1:
+        assert stage.poll() is None, stage.communicate()
+        assert time.monotonic() < deadline, f"no checkpoint within {limit_s} s"
+        time.sleep(0.05)
