@@ -27,9 +27,11 @@ import yaml
 
 from ferflow import EMOTIONS
 from ferflow.config import merge_sections
+from ferflow.data.arrays import load_split
 from ferflow.errors import FerflowError
-from ferflow.training.loop import build_for_training, compile_phase, load_split
-from ferflow.training.overrides import params_with, read_override_file
+from ferflow.models.inference import tta_probabilities
+from ferflow.tools.overrides import params_with, read_override_file
+from ferflow.training.loop import build_for_training, compile_phase
 
 
 def dotted(assignments: list[str]) -> dict[str, Any]:
@@ -49,10 +51,9 @@ def dotted(assignments: list[str]) -> dict[str, Any]:
 
 
 def accuracy(net: keras.Model, x: np.ndarray, y: np.ndarray, flip: bool = False) -> float:
-    scores = net.predict(x, batch_size=256, verbose=0)
-    if flip:
-        scores = scores + net.predict(x[:, :, ::-1], batch_size=256, verbose=0)
-    return float(np.mean(np.argmax(scores, axis=-1) == y))
+    """Accuracy as evaluate@ measures it: probabilities, averaged over the flip views."""
+    probs = tta_probabilities(net, x, "flip" if flip else "none")
+    return float(np.mean(np.argmax(probs, axis=-1) == y))
 
 
 def main() -> None:

@@ -1,15 +1,13 @@
 """download stage: params data.* → data/raw/fer2013.csv and data/raw/source.json."""
 
-from pathlib import Path
-
-from ferflow.cli import run_stage
-from ferflow.config import load_params
 from ferflow.data.sources import fetch_raw_csv
+from ferflow.stage import run_stage, stage_args
 
 
 def main() -> None:
-    info = fetch_raw_csv(load_params().data, Path("data/raw"))
-    print(f"data/raw/fer2013.csv: {info['rows']} rows from {info['source']} "
+    stage = stage_args(__doc__)
+    info = fetch_raw_csv(stage.params.data, stage.layout.raw_dir)
+    print(f"{stage.layout.raw_csv}: {info['rows']} rows from {info['source']} "
           f"({info['origin']}), sha256 {info['sha256'][:12]}")
 
 

@@ -2,27 +2,14 @@
 metrics/eval/<backbone>.json, plots/confusion/<backbone>.csv, plots/eval/<backbone>/*.png,
 all logged into the backbone's MLflow run."""
 
-from pathlib import Path
-
-from ferflow.cli import backbone_stage_args, run_stage
-from ferflow.evaluation.evaluate import EvaluationPaths, evaluate_backbone
+from ferflow.evaluation.evaluate import describe_evaluation, evaluate_backbone
+from ferflow.stage import run_stage, stage_args
 
 
 def main() -> None:
-    backbone, params = backbone_stage_args(__doc__)
-    result = evaluate_backbone(
-        backbone,
-        model_dir=Path("models") / backbone,
-        arrays_dir=Path("data/arrays"),
-        params=params.evaluate,
-        paths=EvaluationPaths.for_backbone(backbone),
-    )
-    for split in ("val", "test"):
-        scores = result[split]
-        extra = "".join(f", {mode} {scores[f'accuracy_{mode}']:.4f}"
-                        for mode in result["tta"] if mode != "none")
-        print(f"{backbone} {split}: accuracy {scores['accuracy']:.4f}{extra}, "
-              f"macro-F1 {scores['macro_f1']:.4f} ({scores['n']} images)")
+    stage = stage_args(__doc__, matrix=True)
+    result = evaluate_backbone(stage.backbone, stage.params.evaluate, stage.layout)
+    print(describe_evaluation(result))
 
 
 if __name__ == "__main__":

@@ -1,13 +1,12 @@
 """preprocess stage: data/raw/fer2013.csv → data/images/, data/manifest.csv, data/arrays/."""
 
-from pathlib import Path
-
-from ferflow.cli import run_stage
 from ferflow.data.preprocess import preprocess_csv
+from ferflow.stage import run_stage, stage_args
 
 
 def main() -> None:
-    counts = preprocess_csv(Path("data/raw/fer2013.csv"), Path("data"))
+    layout = stage_args(__doc__).layout
+    counts = preprocess_csv(layout.raw_csv, layout.data_dir)
     for split, per_class in counts.items():
         shown = ", ".join(f"{name} {n}" for name, n in per_class.items())
         print(f"{split}: {sum(per_class.values())} images ({shown})")

@@ -2,26 +2,18 @@
 history.json, run.json), metrics/train/<backbone>.json, plots/train/<backbone>.{csv,png},
 one MLflow run. An interrupted run resumes from .ferflow/resume/<backbone>/."""
 
-from pathlib import Path
-
-from ferflow.cli import backbone_stage_args, run_stage
+from ferflow.stage import run_stage, stage_args
 from ferflow.tracking.mlflow_service import TrackingService
 from ferflow.tracking.store import tracking_uri
-from ferflow.training.loop import TrainPaths, data_sha256, describe_run, train_backbone
+from ferflow.training.loop import train_backbone
+from ferflow.training.outputs import describe_run
 
 
 def main() -> None:
-    backbone, params = backbone_stage_args(__doc__)
-    tracker = TrackingService(tracking_uri(), params.mlflow.experiment)
-    metrics = train_backbone(
-        backbone,
-        params,
-        arrays_dir=Path("data/arrays"),
-        paths=TrainPaths.for_backbone(backbone),
-        tracker=tracker,
-        data_sha=data_sha256(Path("data/raw/source.json")),
-    )
-    print(describe_run(metrics))
+    stage = stage_args(__doc__, matrix=True)
+    tracker = TrackingService(tracking_uri(), stage.params.mlflow.experiment)
+    print(describe_run(train_backbone(stage.backbone, stage.params, layout=stage.layout,
+                                      tracker=tracker)))
 
 
 if __name__ == "__main__":

@@ -6,26 +6,19 @@ failed expectation is listed with its observed value and a few offending rows); 
 error (missing input, bad params or arguments).
 """
 
-import argparse
 import sys
-from pathlib import Path
 
-from ferflow.cli import run_stage
-from ferflow.config import load_params
+from ferflow.stage import run_stage, stage_args
 from ferflow.validation import format_summary, validate_dataset
 
 GATE_FAILED = 1
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", default="params.yaml", help="default: %(default)s")
-    parser.add_argument("--csv", type=Path, default=Path("data/raw/fer2013.csv"))
-    parser.add_argument("--data-dir", type=Path, default=Path("data"))
-    parser.add_argument("--reports-dir", type=Path, default=Path("reports"))
-    args = parser.parse_args()
-    params = load_params(args.params).validation
-    result = validate_dataset(args.csv, args.data_dir, args.reports_dir, params)
+    stage = stage_args(__doc__.splitlines()[0])
+    layout = stage.layout
+    result = validate_dataset(layout.raw_csv, layout.data_dir, layout.reports_dir,
+                              stage.params.validation)
     print(format_summary(result), file=sys.stdout if result.success else sys.stderr)
     return 0 if result.success else GATE_FAILED
 

@@ -7,7 +7,7 @@ import sys
 
 
 def _stage(body: str) -> subprocess.CompletedProcess[str]:
-    code = f"from ferflow.cli import run_stage\n{body}\nrun_stage(main)\n"
+    code = f"from ferflow.stage import run_stage\n{body}\nrun_stage(main)\n"
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120)
 

@@ -1,11 +1,33 @@
-"""The `ferflow` subcommands. Each is a thin wrapper over the library."""
+"""The `ferflow` subcommands and their table. Each is a thin wrapper over the library, which
+it imports only when run, so `ferflow --help` starts without Keras or MLflow."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from ferflow.cli import command
+Handler = Callable[[argparse.Namespace], int | None]
+
+
+@dataclass(frozen=True)
+class Command:
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    handler: Handler
+
+
+COMMANDS: dict[str, Command] = {}
+"""Subcommand name → its help, arguments and handler (the decorator below fills it)."""
+
+
+def command(name: str, help: str, add_arguments: Callable[[argparse.ArgumentParser], None]):
+    def register(handler: Handler) -> Handler:
+        COMMANDS[name] = Command(help, add_arguments, handler)
+        return handler
+
+    return register
 
 
 def _params_arg(parser: argparse.ArgumentParser) -> None:
@@ -31,10 +53,25 @@ def _retrain_args(parser: argparse.ArgumentParser) -> None:
                         help="also append the Markdown summary here (e.g. $GITHUB_STEP_SUMMARY)")
 
 
+def _overrides_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="+", type=Path, metavar="FILE",
+                        help="partial params files, e.g. configs/fer2013.yaml")
+    _params_arg(parser)
+
+
+@command("overrides", "print a params file's keys as `dvc exp run -S key=value` arguments, "
+         "after checking params.yaml merged with it", _overrides_args)
+def overrides(args: argparse.Namespace) -> int:
+    from ferflow.tools.overrides import overrides_for_file
+
+    print(" ".join(arg for f in args.files for arg in overrides_for_file(f, args.params)))
+    return 0
+
+
 @command("retrain", "pull data, re-run the pipeline with overrides, push, summarise (CI uses this)",
          _retrain_args)
 def retrain(args: argparse.Namespace) -> int:
-    from ferflow.retrain import retrain as run_retrain
+    from ferflow.tools.retrain import retrain as run_retrain
 
     print(run_retrain(args.backbones, args.set, args.base, args.summary))
     return 0
@@ -102,8 +139,8 @@ def benchmark(args: argparse.Namespace) -> int:
 
         # CPU timings by definition, also on a GPU host (set before Keras loads a backend).
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
-        from ferflow.serving.benchmark import benchmark_infer
         from ferflow.serving.predict import default_model_uri
+        from ferflow.tools.infer_benchmark import benchmark_infer
 
         report, scores = benchmark_infer(
             args.model or default_model_uri(args.params), args.baseline, args.arrays,
@@ -114,7 +151,7 @@ def benchmark(args: argparse.Namespace) -> int:
             print(json.dumps(scores, indent=2))
     elif args.what == "train":
         from ferflow.models import available_models
-        from ferflow.training.benchmark import benchmark_training
+        from ferflow.tools.train_benchmark import benchmark_training
 
         names = args.backbones.split(",") if args.backbones else available_models()
         print(benchmark_training([n.strip() for n in names if n.strip()], width=args.width,

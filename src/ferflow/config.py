@@ -140,7 +140,7 @@ class EvaluateParams(Strict):
     """evaluate@<backbone>: test-time augmentation and the pictures."""
 
     # Modes reported besides the plain prediction, which is always computed (it is what the
-    # served model does): none | flip | ten_crop (see ferflow.evaluation.inference).
+    # served model does): none | flip | ten_crop (see ferflow.models.inference).
     tta: tuple[Literal["none", "flip", "ten_crop"], ...] = ("none", "flip", "ten_crop")
     ten_crop_size: int = Field(44, ge=24, le=48, description="side of the ten-crop crops")
     batch_size: int = Field(256, ge=1, le=8192)

@@ -12,22 +12,23 @@ from mlflow import MlflowClient
 
 from ferflow.config import EvaluateParams
 from ferflow.errors import FerflowError
-from ferflow.evaluation.evaluate import EvaluationPaths, evaluate_backbone, read_run_ref
-from ferflow.evaluation.inference import load_classifier, predict_probabilities
+from ferflow.evaluation.evaluate import evaluate_backbone
 from ferflow.evaluation.metrics import classification_metrics
+from ferflow.layout import Layout
+from ferflow.models.inference import load_classifier, predict_probabilities
+from ferflow.tracking.mlflow_service import read_run_ref
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_evaluate_writes_metrics_plots_and_logs_into_the_run(project, add_backbone) -> None:
     model_dir = add_backbone("cpu_net")
-    paths = EvaluationPaths.for_backbone("cpu_net", project)
+    layout = Layout(project)
     params = EvaluateParams(tta=("none", "flip", "ten_crop"), misclassified=6)
 
-    result = evaluate_backbone("cpu_net", model_dir=model_dir, arrays_dir=project / "data" /
-                               "arrays", params=params, paths=paths)
+    result = evaluate_backbone("cpu_net", params, layout)
 
-    written = json.loads(paths.metrics.read_text())
+    written = json.loads(layout.eval_metrics("cpu_net").read_text())
     assert written == json.loads(json.dumps(result))
     assert written["params"] > 0
     test = np.load(project / "data" / "arrays" / "test.npz")
@@ -40,9 +41,9 @@ def test_evaluate_writes_metrics_plots_and_logs_into_the_run(project, add_backbo
             assert 0 <= written[split][f"accuracy_{mode}"] <= 1
             assert 0 <= written[split][f"macro_f1_{mode}"] <= 1
     assert written["test"]["accuracy_none"] == written["test"]["accuracy"]
-    assert len(paths.confusion_csv.read_text().splitlines()) == 22
-    assert (paths.plots_dir / "confusion_matrix.png").is_file()
-    assert (paths.plots_dir / "misclassified.png").is_file()
+    assert len(layout.confusion_csv("cpu_net").read_text().splitlines()) == 22
+    assert (layout.eval_plots("cpu_net") / "confusion_matrix.png").is_file()
+    assert (layout.eval_plots("cpu_net") / "misclassified.png").is_file()
 
     run = read_run_ref(model_dir / "run.json")
     client = MlflowClient(run.tracking_uri)
@@ -59,11 +60,10 @@ def test_evaluate_writes_metrics_plots_and_logs_into_the_run(project, add_backbo
 def test_missing_run_file_fails_before_writing_anything(project, add_backbone) -> None:
     model_dir = add_backbone("cpu_net")
     (model_dir / "run.json").unlink()
-    paths = EvaluationPaths.for_backbone("cpu_net", project)
+    layout = Layout(project)
     with pytest.raises(FerflowError, match="run.json: not found"):
-        evaluate_backbone("cpu_net", model_dir=model_dir, arrays_dir=project / "data" / "arrays",
-                          params=EvaluateParams(), paths=paths)
-    assert not paths.metrics.exists()
+        evaluate_backbone("cpu_net", EvaluateParams(), layout)
+    assert not layout.eval_metrics("cpu_net").exists()
 
 
 @pytest.mark.slow

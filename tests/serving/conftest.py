@@ -16,8 +16,8 @@ from PIL import Image
 from ferflow.config import SyntheticParams
 from ferflow.data.synthetic import generate_faces
 from ferflow.models import create_model
-from ferflow.serving.pyfunc import log_emotion_model
-from ferflow.tracking.registry import CHAMPION, register_version
+from ferflow.serving.pyfunc import emotion_model_spec
+from ferflow.tracking.model_registry import CHAMPION, ModelRegistry, register_version
 
 
 @pytest.fixture(scope="session")
@@ -44,10 +44,11 @@ def registered(tmp_path_factory: pytest.TempPathFactory, keras_file: Path) -> Re
     mlflow.set_tracking_uri(uri)
     client = MlflowClient(uri)
     experiment = client.create_experiment("ferflow", artifact_location=(root / "art").as_uri())
-    with mlflow.start_run(experiment_id=experiment) as run:
-        info = log_emotion_model([keras_file], {"candidate": "cpu_net"})
-    version = register_version(client, "ferflow-emotion", model_uri=info.model_uri,
-                               run_id=run.info.run_id, model_id=info.model_id,
+    run = client.create_run(experiment, run_name="cpu_net")
+    logged = ModelRegistry(uri).log_into_run(
+        run.info.run_id, emotion_model_spec([keras_file], {"candidate": "cpu_net"}))
+    version = register_version(client, "ferflow-emotion", model_uri=logged.model_uri,
+                               run_id=logged.run_id, model_id=logged.model_id,
                                tags={"backbone": "cpu_net"}, description="test")
     client.set_registered_model_alias("ferflow-emotion", CHAMPION, str(version.version))
     return Registered(uri, "ferflow-emotion")

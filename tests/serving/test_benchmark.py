@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ferflow.errors import FerflowError
-from ferflow.serving.benchmark import benchmark_infer, fer_contender, find_fer_weights
+from ferflow.tools.infer_benchmark import benchmark_infer, fer_contender, find_fer_weights
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from PIL import Image
 from ferflow import EMOTIONS
 from ferflow.cli import main
 from ferflow.errors import FerflowError
-from ferflow.evaluation.inference import load_classifier, predict_probabilities
+from ferflow.models.inference import load_classifier, predict_probabilities
 from ferflow.serving.faces import crop_face
 from ferflow.serving.predict import (
     annotation_targets,

@@ -10,7 +10,7 @@ import pytest
 from mlflow.exceptions import MlflowException
 
 from ferflow import EMOTIONS
-from ferflow.evaluation.inference import load_classifier, predict_probabilities
+from ferflow.models.inference import load_classifier, predict_probabilities
 from ferflow.serving.pyfunc import unwrap
 
 

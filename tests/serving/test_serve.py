@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from ferflow import EMOTIONS
-from ferflow.evaluation.inference import load_classifier, predict_probabilities
+from ferflow.models.inference import load_classifier, predict_probabilities
 
 pytestmark = pytest.mark.slow
 

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from training_data import tiny_params, write_arrays
 
+from ferflow.layout import Layout
 from ferflow.tracking.mlflow_service import TrackingService
-from ferflow.training.loop import TrainPaths, train_backbone
+from ferflow.training.loop import train_backbone
 
 
 def _base_of(model: keras.Model) -> keras.Model:
@@ -28,15 +29,16 @@ def test_phase_one_freezes_the_base_and_phase_two_tunes_its_top_block(
     params = tiny_params(
         epochs=3, learning_rate=0.001, fine_tune={"head_epochs": 2, "lr_factor": 0.1},
         models={"vgg16": {"weights": str(weights), "pretrained_input_size": 32}})
-    paths = TrainPaths.for_backbone("vgg16", tmp_path)
-    metrics = train_backbone("vgg16", params, arrays_dir=write_arrays(tmp_path / "arrays"),
-                             paths=paths, tracker=TrackingService(sqlite_uri, "tests"))
+    write_arrays(tmp_path / "data" / "arrays")
+    layout = Layout(tmp_path)
+    metrics = train_backbone("vgg16", params, layout=layout,
+                             tracker=TrackingService(sqlite_uri, "tests"))
 
-    history = json.loads((paths.model_dir / "history.json").read_text())
+    history = json.loads(layout.history("vgg16").read_text())
     assert history["phase"] == [1, 1, 2] and metrics["epochs_run"] == 3
     assert history["learning_rate"] == pytest.approx([1e-3, 1e-3, 1e-4], rel=1e-3)
 
-    tuned = _base_of(keras.saving.load_model(paths.model_dir / "model.keras"))
+    tuned = _base_of(keras.saving.load_model(layout.model_file("vgg16")))
 
     def kernel(model: keras.Model, layer: str) -> np.ndarray:
         return np.asarray(model.get_layer(layer).get_weights()[0])

@@ -11,8 +11,9 @@ from training_data import tiny_params, write_arrays
 
 from ferflow.config import parse_params
 from ferflow.errors import FerflowError
+from ferflow.layout import Layout
 from ferflow.tracking.mlflow_service import TrackingService
-from ferflow.training.loop import TrainPaths, train_backbone
+from ferflow.training.loop import train_backbone
 from ferflow.training.recipe import (
     balanced_class_weights,
     learning_rate_for,
@@ -101,14 +102,14 @@ def test_balanced_class_weights_equalise_each_class_total() -> None:
 def test_early_stopping_and_plateau_follow_validation_accuracy(tmp_path, sqlite_uri) -> None:
     # A learning rate too small to learn: val accuracy soon stops improving (only batch-norm
     # statistics move), so patience 2 stops the run well before its 12 epochs.
-    arrays = write_arrays(tmp_path / "arrays")
+    write_arrays(tmp_path / "data" / "arrays")
     params = tiny_params(epochs=12, learning_rate=1e-9, early_stopping_patience=2,
                          class_weights="balanced", schedule="plateau", plateau_patience=1,
                          plateau_factor=0.5, min_learning_rate=0, optimizer="sgd")
-    paths = TrainPaths.for_backbone("cpu_net", tmp_path)
-    metrics = train_backbone("cpu_net", params, arrays_dir=arrays, paths=paths,
+    layout = Layout(tmp_path)
+    metrics = train_backbone("cpu_net", params, layout=layout,
                              tracker=TrackingService(sqlite_uri, "tests"))
-    history = json.loads((paths.model_dir / "history.json").read_text())
+    history = json.loads(layout.history("cpu_net").read_text())
     val, lr = history["val_accuracy"], history["learning_rate"]
     assert metrics["stopped_early"] and metrics["epochs_run"] == len(val) < 12
     assert metrics["best_epoch"] == int(np.argmax(val)) + 1

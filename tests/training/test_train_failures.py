@@ -18,8 +18,9 @@ from training_data import (
 )
 
 from ferflow.errors import FerflowError
+from ferflow.layout import Layout
 from ferflow.tracking.mlflow_service import TrackingService
-from ferflow.training.loop import TrainPaths, train_backbone
+from ferflow.training.loop import train_backbone
 
 
 def _runs(uri: str) -> list:
@@ -59,8 +60,7 @@ def test_unloadable_weights_file_stops_before_any_run(tmp_path: Path, arrays: Pa
     params = tiny_params(models={"vgg16": {"weights": str(weights),
                                            "pretrained_input_size": 32}})
     with pytest.raises(FerflowError, match="vgg16.h5: cannot load it as vgg16 ImageNet weights"):
-        train_backbone("vgg16", params, arrays_dir=arrays,
-                       paths=TrainPaths.for_backbone("vgg16", tmp_path),
+        train_backbone("vgg16", params, layout=Layout(tmp_path),
                        tracker=TrackingService(sqlite_uri, "tests"))
     assert _runs(sqlite_uri) == []
 
@@ -68,16 +68,15 @@ def test_unloadable_weights_file_stops_before_any_run(tmp_path: Path, arrays: Pa
 def test_error_after_the_run_started_ends_it_failed_and_a_rerun_resumes_it(
         tmp_path: Path, arrays: Path, sqlite_uri: str) -> None:
     (tmp_path / "models").write_text("a file where the models folder belongs")
-    paths = TrainPaths.for_backbone("cpu_net", tmp_path)
+    layout = Layout(tmp_path)
     tracker = TrackingService(sqlite_uri, "tests")
     with pytest.raises(FileExistsError):
-        train_backbone("cpu_net", tiny_params(), arrays_dir=arrays, paths=paths,
-                       tracker=tracker)
+        train_backbone("cpu_net", tiny_params(), layout=layout, tracker=tracker)
     (run,) = _runs(sqlite_uri)
     assert run.info.status == "FAILED"
 
     (tmp_path / "models").unlink()
-    train_backbone("cpu_net", tiny_params(), arrays_dir=arrays, paths=paths, tracker=tracker)
+    train_backbone("cpu_net", tiny_params(), layout=layout, tracker=tracker)
     (again,) = _runs(sqlite_uri)
     assert again.info.run_id == run.info.run_id and again.info.status == "FINISHED"
 

@@ -12,64 +12,67 @@ import pytest
 from mlflow import MlflowClient
 from training_data import tiny_params, write_arrays
 
+from ferflow.data.arrays import load_split
+from ferflow.layout import Layout
 from ferflow.tracking.mlflow_service import TrackingService
-from ferflow.training.loop import TrainPaths, load_split, train_backbone
+from ferflow.training.loop import train_backbone
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("run")
-    arrays = write_arrays(root / "data" / "arrays")
+    write_arrays(root / "data" / "arrays")
+    (root / "data" / "raw").mkdir()
+    (root / "data" / "raw" / "source.json").write_text(json.dumps({"sha256": "ab" * 32}))
     uri = f"sqlite:///{root / 'mlflow.db'}"
     tracker = TrackingService(uri, "tests")
-    paths = TrainPaths.for_backbone("cpu_net", root)
-    metrics = train_backbone("cpu_net", tiny_params(epochs=3), arrays_dir=arrays, paths=paths,
-                             tracker=tracker, data_sha="ab" * 32)
-    return root, paths, metrics, uri
+    layout = Layout(root)
+    metrics = train_backbone("cpu_net", tiny_params(epochs=3), layout=layout, tracker=tracker)
+    return root, layout, metrics, uri
 
 
 def test_writes_every_output(trained) -> None:
-    root, paths, metrics, uri = trained
+    root, layout, metrics, uri = trained
     for name in ("model.keras", "history.json", "run.json"):
-        assert (paths.model_dir / name).is_file()
-    assert json.loads(paths.metrics.read_text()) == metrics
+        assert (layout.model_dir("cpu_net") / name).is_file()
+    assert json.loads(layout.train_metrics("cpu_net").read_text()) == metrics
     assert metrics["epochs_run"] == 3 and metrics["params"] > 0 and metrics["train_time_s"] > 0
     assert metrics["images_per_s"] > 0
-    lines = paths.plot_csv.read_text().splitlines()
+    lines = layout.curves_csv("cpu_net").read_text().splitlines()
     assert lines[0] == "epoch,loss,accuracy,val_loss,val_accuracy" and len(lines) == 4
-    assert paths.plot_png.read_bytes()[:4] == b"\x89PNG"
-    run = json.loads((paths.model_dir / "run.json").read_text())
+    assert layout.curves_png("cpu_net").read_bytes()[:4] == b"\x89PNG"
+    run = json.loads((layout.run_json("cpu_net")).read_text())
     assert run["tracking_uri"] == uri and run["experiment_id"] and run["run_id"]
     # The resume checkpoint is gone after a successful run.
-    assert not paths.resume_dir.exists()
+    assert not layout.resume_dir("cpu_net").exists()
     # Temporary files of the atomic writes are all renamed or removed.
     assert not [p for p in root.rglob(".*tmp-*")]
 
 
 def test_saved_model_is_the_best_epoch_on_validation(trained) -> None:
-    root, paths, metrics, _ = trained
-    history = json.loads((paths.model_dir / "history.json").read_text())
+    root, layout, metrics, _ = trained
+    history = json.loads((layout.history("cpu_net")).read_text())
     assert history["epoch"] == [1, 2, 3]
     best = int(np.argmax(history["val_accuracy"])) + 1
     assert metrics["best_epoch"] == history["best_epoch"] == best
     assert metrics["best_val_accuracy"] == pytest.approx(max(history["val_accuracy"]))
-    model = keras.saving.load_model(paths.model_dir / "model.keras")
+    model = keras.saving.load_model(layout.model_file("cpu_net"))
     val = load_split(root / "data" / "arrays", "val")
     accuracy = float(np.mean(model.predict(val.x, verbose=0).argmax(axis=1) == val.y))
     assert accuracy == pytest.approx(metrics["best_val_accuracy"], abs=1e-6)
 
 
 def test_saved_model_has_no_augmentation(trained) -> None:
-    _, paths, _, _ = trained
-    model = keras.saving.load_model(paths.model_dir / "model.keras")
+    _, layout, _, _ = trained
+    model = keras.saving.load_model(layout.model_file("cpu_net"))
     names = [layer.name for layer in model._flatten_layers()]
     assert model.name == "cpu_net" and "augment" not in names and "erase" not in names
     assert model.input_shape == (None, 48, 48, 1) and model.output_shape == (None, 7)
 
 
 def test_mlflow_run_has_params_metrics_tags_and_model(trained) -> None:
-    _, paths, metrics, uri = trained
-    run_id = json.loads((paths.model_dir / "run.json").read_text())["run_id"]
+    _, layout, metrics, uri = trained
+    run_id = json.loads((layout.run_json("cpu_net")).read_text())["run_id"]
     client = MlflowClient(uri)
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"

@@ -66,5 +66,5 @@ def test_usage_errors_exit_2_and_leave_reports_alone(tmp_path: Path) -> None:
     assert run.returncode == 2
     assert "validate.max_blank_shares: unknown key" in run.stderr
 
-    run = _stage(project, "--csv", "nowhere.csv", "--params", "missing.yaml")
+    run = _stage(project, "--params", "missing.yaml")
     assert run.returncode == 2 and "missing.yaml: params file not found" in run.stderr

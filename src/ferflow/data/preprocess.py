@@ -24,9 +24,11 @@ import numpy as np
 
 from ferflow import EMOTIONS, SPLITS, USAGE_TO_SPLIT
 from ferflow.atomic import atomic_path
+from ferflow.data.arrays import write_split
 from ferflow.data.fer_csv import FerTable, RowFault, fault_report, parse_lines, split_header
 from ferflow.data.png import write_grey_png
 from ferflow.errors import FerflowError
+from ferflow.layout import ARRAYS, IMAGES, MANIFEST
 from ferflow.progress import Progress
 
 ROWS_PER_CHUNK = 2000
@@ -52,7 +54,7 @@ class ChunkResult:
 
 
 def image_relpath(split: str, label: int, row: int) -> str:
-    return f"images/{split}/{EMOTIONS[label]}/{row:05d}.png"
+    return f"{IMAGES}/{split}/{EMOTIONS[label]}/{row:05d}.png"
 
 
 def _process_chunk(chunk: Chunk) -> ChunkResult:
@@ -126,13 +128,6 @@ def _run_chunks(chunks: list[Chunk], workers: int) -> list[ChunkResult]:
     return results
 
 
-def _write_arrays(arrays_dir: Path, images: np.ndarray, labels: np.ndarray, splits: np.ndarray,
-                  rows: np.ndarray) -> None:
-    for split in SPLITS:
-        keep = splits == split
-        np.savez(arrays_dir / f"{split}.npz", x=images[keep], y=labels[keep], row=rows[keep])
-
-
 def _manifest_text(labels: np.ndarray, splits: np.ndarray, rows: np.ndarray) -> str:
     lines = ["path,label,emotion,split,row"]
     lines += [f"{image_relpath(s, int(y), int(r))},{int(y)},{EMOTIONS[int(y)]},{s},{int(r)}"
@@ -143,7 +138,6 @@ def _manifest_text(labels: np.ndarray, splits: np.ndarray, rows: np.ndarray) -> 
 def preprocess_csv(
     csv_path: str | os.PathLike[str],
     data_dir: str | os.PathLike[str],
-    write_images: bool = True,
     workers: int | None = None,
 ) -> dict[str, dict[str, int]]:
     """Turn a FER2013 CSV into the PNG tree, manifest and arrays; return counts per split/class."""
@@ -152,11 +146,11 @@ def preprocess_csv(
         raise FerflowError(f"{csv_path}: file not found; run the download stage first "
                            "(dvc repro download)")
     workers = workers or _default_workers()
-    with atomic_path(data_dir / "images", directory=True) as images_tmp:
+    with atomic_path(data_dir / IMAGES, directory=True) as images_tmp:
         for split in SPLITS:
             for emotion in EMOTIONS:
                 (images_tmp / split / emotion).mkdir(parents=True)
-        chunks = plan_chunks(csv_path, str(images_tmp) if write_images else None)
+        chunks = plan_chunks(csv_path, str(images_tmp))
         results = _run_chunks(chunks, workers)
         faults = [fault for result in results for fault in result.faults]
         if faults:
@@ -168,9 +162,11 @@ def preprocess_csv(
         labels = np.concatenate([r.table.labels for r in results])
         splits = np.array([USAGE_TO_SPLIT[u] for r in results for u in r.table.usages])
         rows = np.concatenate([r.rows for r in results])
-        with atomic_path(data_dir / "arrays", directory=True) as arrays_tmp:
-            _write_arrays(arrays_tmp, images, labels, splits, rows)
-        with atomic_path(data_dir / "manifest.csv") as manifest_tmp:
+        with atomic_path(data_dir / ARRAYS, directory=True) as arrays_tmp:
+            for split in SPLITS:
+                keep = splits == split
+                write_split(arrays_tmp, split, images[keep], labels[keep], rows[keep])
+        with atomic_path(data_dir / MANIFEST) as manifest_tmp:
             manifest_tmp.write_text(_manifest_text(labels, splits, rows), encoding="utf-8")
     return {
         split: {emotion: int(np.sum((splits == split) & (labels == i)))

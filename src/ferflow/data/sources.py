@@ -23,15 +23,15 @@ import numpy as np
 from PIL import Image
 
 from ferflow import EMOTIONS, IMAGE_SIZE
-from ferflow.atomic import atomic_path, write_json
+from ferflow.atomic import atomic_path
 from ferflow.config import DataParams
 from ferflow.data.download import display_url, download, sha256_file
 from ferflow.data.fer_csv import HEADER, FerTable, make_table, write_fer2013_csv
+from ferflow.data.source_record import write_source_record
 from ferflow.errors import FerflowError
+from ferflow.layout import RAW_CSV, SOURCE_JSON
 from ferflow.progress import Progress, track
 
-RAW_CSV = "fer2013.csv"
-SOURCE_JSON = "source.json"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 _COPY_BYTES = 1 << 20
 _HEADER_LIMIT = 4096  # a longer first line is not a FER2013 header (and may be binary)
@@ -49,7 +49,7 @@ def fetch_raw_csv(params: DataParams, raw_dir: Path) -> dict:
         origin, rows = write(params, raw_dir, tmp)
         digest = sha256_file(tmp)
     info = {"source": params.source, "origin": origin, "sha256": digest, "rows": rows}
-    write_json(raw_dir / SOURCE_JSON, info)
+    write_source_record(raw_dir / SOURCE_JSON, info)
     return info
 
 

@@ -5,9 +5,7 @@ matrix and mistakes pictures, all logged into the backbone's MLflow run and writ
 from __future__ import annotations
 
 import json
-import os
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,34 +14,21 @@ import numpy as np
 from ferflow import EMOTIONS
 from ferflow.atomic import write_json
 from ferflow.config import EvaluateParams
+from ferflow.data.arrays import Split, load_split
 from ferflow.errors import FerflowError
-from ferflow.evaluation.inference import VIEWS_PER_MODE, load_classifier, tta_probabilities
 from ferflow.evaluation.metrics import classification_metrics
 from ferflow.evaluation.plots import (
     write_confusion_csv,
     write_confusion_png,
     write_misclassified_png,
 )
+from ferflow.layout import Layout
+from ferflow.models.inference import VIEWS_PER_MODE, load_classifier, tta_probabilities
 from ferflow.progress import Progress
-from ferflow.tracking.mlflow_service import RunRef
-from ferflow.tracking.store import retry_locked
-from ferflow.training.loop import Split, load_split
+from ferflow.tracking.mlflow_service import log_into_run, read_run_ref
 
 ARTIFACT_DIR = "evaluation"
 """Folder of the run's artifacts that holds the evaluation files."""
-
-
-def read_run_ref(path: str | os.PathLike[str]) -> RunRef:
-    """Read `run.json`; raise FerflowError naming the file when it is missing or incomplete."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return RunRef(str(data["run_id"]), str(data["experiment_id"]), str(data["tracking_uri"]))
-    except FileNotFoundError:
-        raise FerflowError(f"{path}: not found; the train stage writes it (dvc repro)") from None
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise FerflowError(f"{path}: expected JSON with run_id, experiment_id and tracking_uri "
-                           f"({exc!r}); rerun the train stage to rewrite it") from None
 
 
 def score_split(
@@ -84,62 +69,14 @@ def flat_run_metrics(result: dict[str, Any]) -> dict[str, float]:
     return flat
 
 
-def log_to_run(run: RunRef, metrics: dict[str, float], files: list[Path]) -> None:
-    """Add metrics and artifact files to an existing (usually finished) MLflow run."""
-    from mlflow import MlflowClient
-    from mlflow.entities import Metric
-    from mlflow.exceptions import MlflowException
-    from mlflow.utils.time import get_current_time_millis
-
-    client = MlflowClient(tracking_uri=run.tracking_uri)
-    try:
-        retry_locked(lambda: client.get_run(run.run_id))
-    except MlflowException as exc:
-        raise FerflowError(f"MLflow run {run.run_id} not found at {run.tracking_uri} "
-                           f"({exc.message}); rerun the train stage so that run.json points "
-                           "to an existing run") from None
-    now = get_current_time_millis()
-    batch = [Metric(k, float(v), now, 0) for k, v in sorted(metrics.items())]
-    # log_batch takes at most 1000 metrics; ours are ~70. Retried: SQLite may be busy with
-    # parallel stages.
-    retry_locked(lambda: client.log_batch(run.run_id, metrics=batch))
-    for path in files:
-        retry_locked(lambda path=path: client.log_artifact(run.run_id, str(path), ARTIFACT_DIR))
-
-
-@dataclass(frozen=True)
-class EvaluationPaths:
-    """Where evaluate@<backbone> writes (relative to the repository root in the stage)."""
-
-    metrics: Path
-    confusion_csv: Path
-    plots_dir: Path
-
-    @classmethod
-    def for_backbone(cls, backbone: str, root: Path = Path(".")) -> EvaluationPaths:
-        return cls(
-            metrics=root / "metrics" / "eval" / f"{backbone}.json",
-            confusion_csv=root / "plots" / "confusion" / f"{backbone}.csv",
-            plots_dir=root / "plots" / "eval" / backbone,
-        )
-
-
-def evaluate_backbone(
-    backbone: str,
-    *,
-    model_dir: Path,
-    arrays_dir: Path,
-    params: EvaluateParams,
-    paths: EvaluationPaths,
-    log_run: bool = True,
-) -> dict[str, Any]:
-    """Evaluate `model_dir/model.keras` on val and test; write metrics, plot data and PNGs; log
-    them into the run of `model_dir/run.json`. Returns the metrics written."""
+def evaluate_backbone(backbone: str, params: EvaluateParams, layout: Layout) -> dict[str, Any]:
+    """Evaluate `backbone`'s trained model on val and test; write its metrics, plot data and
+    PNGs; log them into the backbone's MLflow run. Returns the metrics written."""
     from ferflow.models import count_params
 
-    run = read_run_ref(model_dir / "run.json") if log_run else None
-    model = load_classifier(model_dir / "model.keras")
-    val, test = load_split(arrays_dir, "val"), load_split(arrays_dir, "test")
+    run = read_run_ref(layout.run_json(backbone))
+    model = load_classifier(layout.model_file(backbone))
+    val, test = (load_split(layout.arrays_dir, s) for s in ("val", "test"))
 
     views = 1 + sum(VIEWS_PER_MODE[m] for m in params.tta if m != "none")
     with Progress(views * (len(val.y) + len(test.y)), f"evaluate {backbone}", "img") as progress:
@@ -154,9 +91,10 @@ def evaluate_backbone(
         "test": test_metrics,
     }
     predicted = test_probs.argmax(axis=1)
-    confusion_png = paths.plots_dir / "confusion_matrix.png"
-    mistakes_png = paths.plots_dir / "misclassified.png"
-    write_confusion_csv(paths.confusion_csv, test.y, predicted, EMOTIONS)
+    confusion_csv = layout.confusion_csv(backbone)
+    confusion_png = layout.eval_plots(backbone) / "confusion_matrix.png"
+    mistakes_png = layout.eval_plots(backbone) / "misclassified.png"
+    write_confusion_csv(confusion_csv, test.y, predicted, EMOTIONS)
     write_confusion_png(
         confusion_png, test.y, predicted,
         f"{backbone}: test split, accuracy {test_metrics['accuracy']:.3f}, "
@@ -164,12 +102,35 @@ def evaluate_backbone(
     )
     write_misclassified_png(mistakes_png, test.x[..., 0], test.y, test_probs,
                             f"{backbone}: test", limit=params.misclassified)
-    if run is not None:
-        with tempfile.TemporaryDirectory() as tmp:
-            metrics_file = Path(tmp) / "metrics.json"
-            metrics_file.write_text(json.dumps(result, indent=2, sort_keys=True))
-            log_to_run(run, flat_run_metrics(result),
-                       [confusion_png, mistakes_png, paths.confusion_csv, metrics_file])
+    with tempfile.TemporaryDirectory() as tmp:
+        metrics_file = Path(tmp) / "metrics.json"
+        metrics_file.write_text(json.dumps(result, indent=2, sort_keys=True))
+        log_into_run(run, flat_run_metrics(result),
+                     [confusion_png, mistakes_png, confusion_csv, metrics_file], ARTIFACT_DIR)
     # Last: DVC and the register stage see the metrics only once everything else is in place.
-    write_json(paths.metrics, result)
+    write_json(layout.eval_metrics(backbone), result)
     return result
+
+
+def read_eval_metrics(layout: Layout, backbone: str) -> dict[str, Any]:
+    """`metrics/eval/<b>.json`; FerflowError naming the file when it is missing or broken."""
+    path = layout.eval_metrics(backbone)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FerflowError(f"{path}: not found; the evaluate@{backbone} stage writes it "
+                           f"(dvc repro evaluate@{backbone})") from None
+    except json.JSONDecodeError as exc:
+        raise FerflowError(f"{path}: not valid JSON ({exc}); rerun evaluate@{backbone}") from None
+
+
+def describe_evaluation(result: dict[str, Any]) -> str:
+    """One line per split: accuracy, each TTA mode's, macro-F1."""
+    lines = []
+    for split in ("val", "test"):
+        scores = result[split]
+        extra = "".join(f", {mode} {scores[f'accuracy_{mode}']:.4f}"
+                        for mode in result["tta"] if mode != "none")
+        lines.append(f"{result['backbone']} {split}: accuracy {scores['accuracy']:.4f}{extra}, "
+                     f"macro-F1 {scores['macro_f1']:.4f} ({scores['n']} images)")
+    return "\n".join(lines)

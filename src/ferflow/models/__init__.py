@@ -11,12 +11,11 @@ from ferflow.models.heads import (
     scores_to_probabilities,
 )
 from ferflow.models.pretrained import CaffePreprocess, GreyToRGB
-from ferflow.models.registry import (
+from ferflow.models.zoo import (
     BuiltModel,
     available_models,
     count_params,
     create_model,
-    pretrained_models,
     set_training_phase,
 )
 
@@ -30,7 +29,6 @@ __all__ = [
     "count_params",
     "create_model",
     "loss_for_head",
-    "pretrained_models",
     "scores_to_probabilities",
     "set_training_phase",
 ]

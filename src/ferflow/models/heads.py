@@ -8,7 +8,7 @@ Both heads output raw scores, never probabilities, so the loss sees unsquashed v
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import keras
 import numpy as np
@@ -16,7 +16,6 @@ from keras import ops
 
 from ferflow.errors import FerflowError
 
-Head = Literal["softmax", "l2svm"]
 HEADS: tuple[str, ...] = ("softmax", "l2svm")
 
 SVM_L2 = 5e-4

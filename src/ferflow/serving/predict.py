@@ -29,26 +29,36 @@ Predictor = Callable[[np.ndarray], np.ndarray]
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 
-def load_predictor(model: str) -> Predictor:
-    """A `.keras` file, or any MLflow model URI (`models:/name@alias`, `runs:/...`, a path)."""
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model to classify faces with, whatever it was loaded from."""
+
+    label: str
+    params: int
+    predictor: Predictor
+
+    def __call__(self, faces: np.ndarray) -> np.ndarray:
+        return self.predictor(faces)
+
+
+def load_predictor(model: str, batch_size: int = 256) -> LoadedModel:
+    """A `.keras` file, or the MLflow URI (`models:/name@alias`, `runs:/...`, a path) of a
+    registered ferflow model. `ferflow predict` and `ferflow benchmark infer` both load here."""
     if model.endswith(KERAS_SUFFIXES):
-        from ferflow.evaluation.inference import load_classifier, predict_probabilities
+        from ferflow.models.inference import load_classifier, predict_probabilities
 
         keras_model = load_classifier(model)
-        return lambda faces: predict_probabilities(keras_model, faces)
+        return LoadedModel(f"ferflow ({Path(model).parent.name or model})",
+                           int(keras_model.count_params()),
+                           lambda faces: predict_probabilities(keras_model, faces, batch_size))
+    from ferflow.serving.pyfunc import unwrap
+    from ferflow.tracking.model_registry import load_pyfunc
 
-    from ferflow.tracking.registry import load_pyfunc
-
-    pyfunc = load_pyfunc(model)
-
-    def predict(faces: np.ndarray) -> np.ndarray:
-        out = pyfunc.predict(faces)
-        if list(getattr(out, "columns", [])) != list(EMOTIONS):
-            raise FerflowError(f"{model}: expected one output column per emotion "
-                               f"({', '.join(EMOTIONS)}); is it a ferflow model?")
-        return out.to_numpy(dtype=np.float32)
-
-    return predict
+    classifier = unwrap(load_pyfunc(model))
+    names = "+".join(m.name for m in classifier.models)
+    return LoadedModel(f"ferflow {model} ({names})",
+                       sum(int(m.count_params()) for m in classifier.models),
+                       lambda faces: classifier.probabilities(faces, batch_size))
 
 
 @dataclass(frozen=True)
@@ -225,7 +235,8 @@ def run_predict(
 def default_model_uri(params_path: str | os.PathLike[str]) -> str:
     """`models:/<register.model_name>@champion`, the name read from params when it exists."""
     from ferflow.config import RegisterParams, load_params
+    from ferflow.tracking.model_registry import CHAMPION, model_uri
 
     name = (load_params(params_path).registry.model_name if Path(params_path).is_file()
             else RegisterParams().model_name)
-    return f"models:/{name}@champion"
+    return model_uri(name, alias=CHAMPION)

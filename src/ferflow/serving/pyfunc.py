@@ -26,6 +26,7 @@ from ferflow import EMOTIONS
 from ferflow.errors import FerflowError
 from ferflow.serving.images import faces_from_input
 from ferflow.tracking.mlflow_service import pinned_requirements
+from ferflow.tracking.model_registry import PyfuncSpec
 
 MODEL_ARTIFACT_PREFIX = "keras_model_"
 LOGGED_MODEL_NAME = "emotion_model"
@@ -40,14 +41,14 @@ class EmotionClassifier(mlflow.pyfunc.PythonModel):
     face, one probability column per emotion (`ferflow.EMOTIONS` order)."""
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
-        from ferflow.evaluation.inference import load_classifier
+        from ferflow.models.inference import load_classifier
 
         keys = sorted(k for k in context.artifacts if k.startswith(MODEL_ARTIFACT_PREFIX))
         self.models = [load_classifier(context.artifacts[k]) for k in keys]
 
     def probabilities(self, faces: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """(N, 48, 48) grey faces 0..255 → (N, 7): the mean over the wrapped models."""
-        from ferflow.evaluation.inference import predict_probabilities
+        from ferflow.models.inference import predict_probabilities
 
         total = sum(predict_probabilities(m, faces, batch_size) for m in self.models)
         return np.asarray(total, dtype=np.float32) / len(self.models)
@@ -85,18 +86,17 @@ def pip_requirements() -> list[str]:
                                     for name in _SERVING_EXTRAS]
 
 
-def log_emotion_model(
+def emotion_model_spec(
     keras_files: Sequence[str | os.PathLike[str]], metadata_: dict[str, Any] | None = None
-) -> mlflow.models.model.ModelInfo:
-    """Log the pyfunc into the active MLflow run; returns its ModelInfo (`model_uri`)."""
+) -> PyfuncSpec:
+    """The registered model over `keras_files`, ready for `ModelRegistry` to log."""
     for path in keras_files:
         if not Path(path).is_file():
             raise FerflowError(f"{path}: model file not found; run the train stage first")
-    artifacts = {f"{MODEL_ARTIFACT_PREFIX}{i}": str(p) for i, p in enumerate(keras_files)}
-    return mlflow.pyfunc.log_model(
+    return PyfuncSpec(
         name=LOGGED_MODEL_NAME,
         python_model=str(Path(__file__).with_name("model_code.py")),
-        artifacts=artifacts,
+        artifacts={f"{MODEL_ARTIFACT_PREFIX}{i}": str(p) for i, p in enumerate(keras_files)},
         code_paths=[str(Path(ferflow.__file__).parent)],
         pip_requirements=pip_requirements(),
         metadata={"emotions": list(EMOTIONS), **(metadata_ or {})},

@@ -4,6 +4,7 @@ call that writes to the store retried while a shared SQLite database is locked."
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -33,6 +34,40 @@ class RunRef:
 
     def as_dict(self) -> dict[str, str]:
         return dict(self.__dict__)
+
+
+def read_run_ref(path: str | os.PathLike[str]) -> RunRef:
+    """Read a `run.json` the train stage wrote with `RunRef.as_dict`; FerflowError naming the
+    file when it is missing or incomplete."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return RunRef(str(data["run_id"]), str(data["experiment_id"]), str(data["tracking_uri"]))
+    except FileNotFoundError:
+        raise FerflowError(f"{path}: not found; the train stage writes it (dvc repro)") from None
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise FerflowError(f"{path}: expected JSON with run_id, experiment_id and tracking_uri "
+                           f"({exc!r}); rerun the train stage to rewrite it") from None
+
+
+def log_into_run(run: RunRef, metrics: Mapping[str, float], files: list[Path],
+                 artifact_path: str) -> None:
+    """Add metrics and artifact files to an existing (usually finished) run, such as the
+    evaluation of a trained backbone; FerflowError when the run is gone."""
+    client = MlflowClient(tracking_uri=run.tracking_uri)
+    try:
+        retry_locked(lambda: client.get_run(run.run_id))
+    except MlflowException as exc:
+        raise FerflowError(f"MLflow run {run.run_id} not found at {run.tracking_uri} "
+                           f"({exc.message}); rerun the train stage so that run.json points "
+                           "to an existing run") from None
+    now = get_current_time_millis()
+    items = [Metric(k, float(v), now, 0) for k, v in sorted(metrics.items())]
+    for i in range(0, len(items), MAX_BATCH):
+        chunk = items[i:i + MAX_BATCH]
+        retry_locked(lambda chunk=chunk: client.log_batch(run.run_id, metrics=chunk))
+    for path in files:
+        retry_locked(lambda path=path: client.log_artifact(run.run_id, str(path), artifact_path))
 
 
 class TrackingService:

@@ -10,17 +10,21 @@ a whole each epoch): `state.json`, the net's last and best weights, the optimize
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
 
 from ferflow.atomic import atomic_path, write_json
+
+if TYPE_CHECKING:
+    from ferflow.training.recipe import Recipe
 
 STATE = "state.json"
 LAST = "last.weights.h5"
@@ -118,3 +122,18 @@ def _link_or_copy(source: Path, target: Path) -> None:
         os.link(source, target)
     except OSError:
         shutil.copyfile(source, target)
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fingerprint(recipe: Recipe, arrays: list[Path], tracking: str) -> str:
+    """What a checkpoint must match to be resumed: the effective recipe, the data, the store."""
+    parts = {"recipe": recipe.flat(), "tracking": tracking,
+             "data": [_file_digest(p) for p in arrays]}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()

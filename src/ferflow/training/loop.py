@@ -3,32 +3,25 @@ track it in MLflow, and write the stage outputs. Resumes an interrupted training
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
-import json
+import contextlib
 import math
+import signal
 import time
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import keras
-import numpy as np
 
 from ferflow import EMOTIONS, backend
-from ferflow.atomic import atomic_path, write_json, write_text
 from ferflow.config import Params, TrainParams
-from ferflow.errors import FerflowError
+from ferflow.data.arrays import Split, load_split
+from ferflow.data.source_record import data_sha256
+from ferflow.layout import Layout
 from ferflow.progress import is_interactive
-from ferflow.tracking.mlflow_service import (
-    RunRef,
-    TrackingService,
-    dvc_experiment_name,
-    git_commit,
-)
+from ferflow.tracking.mlflow_service import TrackingService, dvc_experiment_name, git_commit
 from ferflow.training.augment import build_augmenter, training_model
-from ferflow.training.checkpoint import Checkpoints, TrainState
+from ferflow.training.checkpoint import Checkpoints, TrainState, fingerprint
+from ferflow.training.outputs import CURVES, write_outputs
 from ferflow.training.recipe import (
     Recipe,
     balanced_class_weights,
@@ -36,105 +29,39 @@ from ferflow.training.recipe import (
     make_optimizer,
     recipe_for,
 )
+from ferflow.training.rules import after_epoch
 
 if TYPE_CHECKING:
     from ferflow.models import BuiltModel
 
-CURVES = ("loss", "accuracy", "val_loss", "val_accuracy")
-"""Per-epoch values in history.json, the plot CSV and MLflow (besides learning_rate)."""
-
-
-@dataclass(frozen=True)
-class Split:
-    x: np.ndarray
-    """(N, 48, 48, 1) float32 raw pixels 0..255."""
-    y: np.ndarray
-    """(N,) int labels."""
-
-
-def load_split(arrays_dir: Path, split: str) -> Split:
-    """`<arrays_dir>/<split>.npz` from the preprocess stage."""
-    path = arrays_dir / f"{split}.npz"
-    try:
-        with np.load(path) as data:
-            x, y = data["x"], data["y"]
-    except FileNotFoundError:
-        raise FerflowError(f"{path}: not found; the preprocess stage writes it "
-                           "(dvc repro preprocess)") from None
-    except (KeyError, ValueError, OSError) as exc:
-        raise FerflowError(f"{path}: not a preprocess arrays file with x and y ({exc}); "
-                           "rerun the preprocess stage") from None
-    if len(y) == 0 or x.shape[1:] != (48, 48) or len(x) != len(y):
-        raise FerflowError(f"{path}: expected x (N, 48, 48) and y (N,) with N > 0, got x "
-                           f"{x.shape} and y {y.shape}; rerun the preprocess stage")
-    return Split(x.astype("float32")[..., None], y.astype(np.int64))
-
-
-@dataclass(frozen=True)
-class TrainPaths:
-    """Where train@<backbone> writes, relative to the working copy being run."""
-
-    model_dir: Path
-    metrics: Path
-    plot_csv: Path
-    plot_png: Path
-    resume_dir: Path
-
-    @classmethod
-    def for_backbone(cls, backbone: str, root: Path = Path(".")) -> TrainPaths:
-        return cls(
-            model_dir=root / "models" / backbone,
-            metrics=root / "metrics" / "train" / f"{backbone}.json",
-            plot_csv=root / "plots" / "train" / f"{backbone}.csv",
-            plot_png=root / "plots" / "train" / f"{backbone}.png",
-            resume_dir=root / ".ferflow" / "resume" / backbone,
-        )
-
-
-def data_sha256(source_json: Path) -> str:
-    """The raw data's sha256 from the download stage's `source.json` ("unknown" without it)."""
-    try:
-        return str(json.loads(source_json.read_text(encoding="utf-8"))["sha256"])
-    except (FileNotFoundError, KeyError, json.JSONDecodeError):
-        return "unknown"
-
-
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def fingerprint(recipe: Recipe, arrays: list[Path], tracking: str) -> str:
-    """What a checkpoint must match to be resumed: the effective recipe, the data, the store."""
-    parts = {"recipe": recipe.flat(), "tracking": tracking,
-             "data": [_file_digest(p) for p in arrays]}
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
-
 
 class EpochEnd(keras.callbacks.Callback):
-    """After each epoch: record history, track the best val accuracy, lower the learning rate
-    on a plateau, stop early, checkpoint, then log the epoch to MLflow (in that order, so a
-    resumed run re-logs nothing and `_sync_logged_epochs` fills what a kill skipped)."""
+    """After each epoch: record history, apply the epoch rules (best epoch, plateau, early
+    stop), checkpoint, then log the epoch to MLflow (in that order, so a resumed run re-logs
+    nothing and `_sync_logged_epochs` fills what a kill skipped)."""
 
     def __init__(self, *, state: TrainState, recipe: Recipe, net: keras.Model,
                  checkpoints: Checkpoints, tracker: TrackingService, last_phase: bool,
-                 total_epochs: int, images_per_epoch: int) -> None:
+                 total_epochs: int, images_per_epoch: int, interrupt: InterruptWatch) -> None:
         super().__init__()
         self.state, self.recipe, self.net = state, recipe, net
         self.checkpoints, self.tracker = checkpoints, tracker
         self.last_phase, self.total_epochs = last_phase, total_epochs
         self.images_per_epoch = images_per_epoch
+        self.interrupt = interrupt
         self.started = time.monotonic()
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.interrupt.check()
         self.started = time.monotonic()
 
+    def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self.interrupt.check()
+
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.interrupt.check()
         logs = logs or {}
-        state, train = self.state, self.recipe.train
+        state = self.state
         elapsed = time.monotonic() - self.started
         optimizer = self.model.optimizer
         values = {k: float(logs[k]) for k in CURVES}
@@ -146,32 +73,53 @@ class EpochEnd(keras.callbacks.Callback):
         state.train_time_s += elapsed
         state.images_seen += self.images_per_epoch
 
-        improved = values["val_accuracy"] > state.best_val_accuracy
-        if improved:
-            state.best_val_accuracy, state.best_epoch = values["val_accuracy"], state.epoch
-            state.since_best = state.plateau_wait = 0
-        else:
-            state.since_best += 1
-            state.plateau_wait += 1
-        if train.schedule == "plateau" and state.plateau_wait >= train.plateau_patience:
-            # Down to min_learning_rate, never up to it when the recipe starts lower.
-            if values["learning_rate"] > train.min_learning_rate:
-                optimizer.learning_rate = max(values["learning_rate"] * train.plateau_factor,
-                                              train.min_learning_rate)
-            state.plateau_wait = 0
-        patience = train.early_stopping_patience
-        if self.last_phase and patience and state.since_best >= patience:
-            state.stopped_early = True
+        decision = after_epoch(state, values["val_accuracy"], values["learning_rate"],
+                               self.recipe.train, last_phase=self.last_phase)
+        if decision.learning_rate is not None:
+            optimizer.learning_rate = decision.learning_rate
+        if decision.stop:
             self.model.stop_training = True
 
-        self.checkpoints.save(state, self.net, optimizer, improved)
+        self.checkpoints.save(state, self.net, optimizer, decision.improved)
         self.tracker.log_epoch(state.run_id, state.epoch, values)
         if not is_interactive():
             print(f"train {self.recipe.backbone} epoch {state.epoch}/{self.total_epochs}: "
                   f"loss {values['loss']:.4f}, accuracy {values['accuracy']:.4f}, val_loss "
                   f"{values['val_loss']:.4f}, val_accuracy {values['val_accuracy']:.4f}, lr "
                   f"{values['learning_rate']:.3g} ({elapsed:.1f} s)"
-                  + (", best so far" if improved else ""), flush=True)
+                  + (", best so far" if decision.improved else ""), flush=True)
+
+
+class InterruptWatch:
+    """Ctrl-C (SIGINT) during fit: raise KeyboardInterrupt at once, as Python does, and again
+    at the next epoch or validation boundary in case native code in between swallowed the
+    first one (a training that went on after Ctrl-C was seen under load)."""
+
+    def __init__(self) -> None:
+        self.interrupted = False
+
+    def handle(self, signum: int, frame: Any) -> None:
+        self.interrupted = True
+        raise KeyboardInterrupt
+
+    def check(self) -> None:
+        if self.interrupted:
+            raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def watching_interrupts() -> Iterator[InterruptWatch]:
+    """Install an `InterruptWatch` as the SIGINT handler for the block (main thread only)."""
+    watch = InterruptWatch()
+    try:
+        previous = signal.signal(signal.SIGINT, watch.handle)
+    except ValueError:  # not the main thread: signals go to the main thread's handler anyway
+        yield watch
+        return
+    try:
+        yield watch
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _current_lr(optimizer: keras.optimizers.Optimizer) -> float:
@@ -212,36 +160,31 @@ def compile_phase(wrapper: keras.Model, built: BuiltModel, train: TrainParams, b
                     metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
 
 
-def train_backbone(
-    backbone: str,
-    params: Params,
-    *,
-    arrays_dir: Path,
-    paths: TrainPaths,
-    tracker: TrackingService,
-    data_sha: str = "unknown",
-) -> dict[str, Any]:
-    """Train `backbone` with its effective recipe and write every output; returns the metrics
-    written to `paths.metrics`. A checkpoint in `paths.resume_dir` made with the same settings
-    and data is resumed, continuing the same MLflow run. Once the run is started or resumed,
-    any failure ends it FAILED (its checkpoint stays, so a rerun still resumes it)."""
+def train_backbone(backbone: str, params: Params, *, layout: Layout,
+                   tracker: TrackingService) -> dict[str, Any]:
+    """Train `backbone` with its effective recipe and write every output under `layout`;
+    returns the metrics written to its train metrics file. A checkpoint in its resume folder
+    made with the same settings and data is resumed, continuing the same MLflow run. Once the
+    run is started or resumed, any failure ends it FAILED (its checkpoint stays, so a rerun
+    still resumes it)."""
     from ferflow.models import available_models
 
     recipe = recipe_for(params, backbone, available_models())
-    train_set, val_set = load_split(arrays_dir, "train"), load_split(arrays_dir, "val")
+    train_set, val_set = (load_split(layout.arrays_dir, s) for s in ("train", "val"))
     policy = backend.configure_precision(recipe.train.mixed_precision)
     # Built before any run exists: a missing or broken weights file stops here, not in a run.
     built, wrapper = build_for_training(recipe)
 
-    checkpoints = Checkpoints(paths.resume_dir)
-    stamp = fingerprint(recipe, [arrays_dir / "train.npz", arrays_dir / "val.npz"],
+    checkpoints = Checkpoints(layout.resume_dir(backbone))
+    stamp = fingerprint(recipe, [layout.arrays("train"), layout.arrays("val")],
                         tracker.tracking_uri)
     state = checkpoints.load(stamp)
     previous = state.run_id if state else checkpoints.run_for(stamp)
     if previous is not None and tracker.resume_run(previous):
         run_id, new_run = previous, False
     else:
-        run_id, new_run = tracker.start_run(backbone, run_tags(recipe, data_sha, policy)), True
+        tags = run_tags(recipe, data_sha256(layout.source_json), policy)
+        run_id, new_run = tracker.start_run(backbone, tags), True
         state = None
     with tracker.failed_on_error(run_id):
         if new_run:
@@ -254,17 +197,19 @@ def train_backbone(
             print(f"train {backbone}: resuming after epoch {state.epoch} "
                   f"(MLflow run {run_id}) from {checkpoints.current}", flush=True)
             _sync_logged_epochs(tracker, state)
-        _fit_phases(recipe, built, wrapper, state=state, checkpoints=checkpoints,
-                    tracker=tracker, train_set=train_set, val_set=val_set)
+        with watching_interrupts() as interrupt:
+            _fit_phases(recipe, built, wrapper, state=state, checkpoints=checkpoints,
+                        tracker=tracker, train_set=train_set, val_set=val_set,
+                        interrupt=interrupt)
         metrics = _finish_training(built.model, state, recipe, policy, len(train_set.y),
-                                   checkpoints=checkpoints, tracker=tracker, paths=paths)
+                                   checkpoints=checkpoints, tracker=tracker, layout=layout)
     checkpoints.clear()
     return metrics
 
 
 def _fit_phases(recipe: Recipe, built: BuiltModel, wrapper: keras.Model, *, state: TrainState,
                 checkpoints: Checkpoints, tracker: TrackingService, train_set: Split,
-                val_set: Split) -> None:
+                val_set: Split, interrupt: InterruptWatch) -> None:
     """Fit every phase of the recipe from `state` on (a resumed state skips what it did)."""
     from ferflow.models import set_training_phase
 
@@ -294,7 +239,8 @@ def _fit_phases(recipe: Recipe, built: BuiltModel, wrapper: keras.Model, *, stat
             state.phase, state.plateau_wait = phase, 0
         callback = EpochEnd(state=state, recipe=recipe, net=net, checkpoints=checkpoints,
                             tracker=tracker, last_phase=phase == phases[-1][0],
-                            total_epochs=total, images_per_epoch=len(train_set.y))
+                            total_epochs=total, images_per_epoch=len(train_set.y),
+                            interrupt=interrupt)
         wrapper.fit(train_set.x, targets, batch_size=batch, epochs=end,
                     initial_epoch=state.epoch, validation_data=(val_set.x, val_targets),
                     class_weight=class_weight, shuffle=True, callbacks=[callback],
@@ -307,14 +253,15 @@ def _fit_phases(recipe: Recipe, built: BuiltModel, wrapper: keras.Model, *, stat
 
 def _finish_training(net: keras.Model, state: TrainState, recipe: Recipe, policy: str,
                      train_images: int, *, checkpoints: Checkpoints, tracker: TrackingService,
-                     paths: TrainPaths) -> dict[str, Any]:
+                     layout: Layout) -> dict[str, Any]:
     """Write the best epoch's model and the stage outputs, log them, end the run FINISHED."""
     from ferflow.models import count_params
 
     # The best epoch on the validation split is what gets saved, evaluated and registered.
     checkpoints.load_best(net)
+    backbone = recipe.backbone
     metrics = {
-        "backbone": recipe.backbone,
+        "backbone": backbone,
         "best_val_accuracy": state.best_val_accuracy,
         "best_epoch": state.best_epoch,
         "epochs_run": state.epoch,
@@ -327,12 +274,12 @@ def _finish_training(net: keras.Model, state: TrainState, recipe: Recipe, policy
         "precision": policy,
     }
     run_id = state.run_id
-    write_outputs(net, state, metrics, tracker.ref(run_id), paths)
+    write_outputs(net, state, metrics, tracker.ref(run_id), layout, backbone)
     tracker.log_metrics(run_id, {k: float(metrics[k]) for k in (
         "best_val_accuracy", "best_epoch", "epochs_run", "train_time_s", "images_per_s",
         "params")})
-    tracker.log_artifact(run_id, paths.plot_png, "training")
-    tracker.log_artifact(run_id, paths.model_dir / "history.json", "training")
+    tracker.log_artifact(run_id, layout.curves_png(backbone), "training")
+    tracker.log_artifact(run_id, layout.history(backbone), "training")
     tracker.log_keras_model(run_id, net)
     tracker.finish(run_id)
     return metrics
@@ -358,63 +305,3 @@ def run_tags(recipe: Recipe, data_sha: str, policy: str) -> dict[str, str]:
     if experiment:
         tags["dvc_experiment"] = experiment
     return tags
-
-
-def history_record(state: TrainState) -> dict[str, Any]:
-    """history.json: per-epoch curves plus where the best epoch was."""
-    return {
-        "epoch": list(range(1, state.epoch + 1)),
-        **{k: state.history.get(k, []) for k in (*CURVES, "learning_rate", "phase")},
-        "best_epoch": state.best_epoch,
-        "best_val_accuracy": state.best_val_accuracy,
-        "stopped_early": state.stopped_early,
-    }
-
-
-def write_outputs(net: keras.Model, state: TrainState, metrics: dict[str, Any], run: RunRef,
-                  paths: TrainPaths) -> None:
-    """models/<b>/ as one directory rename, then plots, then the metrics file last."""
-    history = history_record(state)
-    with atomic_path(paths.model_dir, directory=True) as tmp:
-        net.save(tmp / "model.keras")
-        (tmp / "history.json").write_text(json.dumps(history, indent=2) + "\n", encoding="utf-8")
-        (tmp / "run.json").write_text(json.dumps(run.as_dict(), indent=2) + "\n",
-                                      encoding="utf-8")
-    write_text(paths.plot_csv, curves_csv(history))
-    write_learning_curves(paths.plot_png, history, f"{metrics['backbone']}: best val accuracy "
-                          f"{metrics['best_val_accuracy']:.3f} at epoch {metrics['best_epoch']}")
-    write_json(paths.metrics, metrics)
-
-
-def curves_csv(history: dict[str, Any]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["epoch", *CURVES])
-    for i, epoch in enumerate(history["epoch"]):
-        writer.writerow([epoch, *(f"{history[k][i]:.6f}" for k in CURVES)])
-    return out.getvalue()
-
-
-def write_learning_curves(path: Path, history: dict[str, Any], title: str) -> None:
-    """Loss and accuracy per epoch, train and validation, as a PNG (matplotlib, no display)."""
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(9, 3.6), layout="constrained")
-    epochs = history["epoch"]
-    for axis, key in zip(figure.subplots(1, 2), ("loss", "accuracy"), strict=True):
-        axis.plot(epochs, history[key], label="train")
-        axis.plot(epochs, history[f"val_{key}"], label="validation")
-        axis.axvline(history["best_epoch"], color="grey", linestyle=":", label="best epoch")
-        axis.set_xlabel("epoch")
-        axis.set_ylabel(key)
-        axis.legend()
-    figure.suptitle(title)
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=100)
-
-
-def describe_run(metrics: dict[str, Any]) -> str:
-    return (f"{metrics['backbone']}: best val accuracy {metrics['best_val_accuracy']:.4f} at "
-            f"epoch {metrics['best_epoch']}/{metrics['epochs_run']}, "
-            f"{metrics['train_time_s']:.1f} s, {metrics['images_per_s']:.0f} images/s")
-

@@ -12,6 +12,7 @@ from ferflow import EMOTIONS, SPLITS
 from ferflow.atomic import atomic_path, write_json
 from ferflow.config import ValidateParams
 from ferflow.errors import FerflowError
+from ferflow.layout import ARRAYS, DATA_DOCS, MANIFEST, VALIDATION_REPORT, arrays_file
 from ferflow.progress import Progress
 from ferflow.validation.csv_rows import CsvFacts, read_csv_facts
 from ferflow.validation.images import (
@@ -120,8 +121,8 @@ def _report(success: bool, found: list[Outcome], csv: CsvFacts, classes: pd.Data
 
 
 def _require_inputs(raw_csv: Path, data_dir: Path) -> None:
-    needed = [raw_csv, data_dir / "manifest.csv",
-              *(data_dir / "arrays" / f"{split}.npz" for split in SPLITS)]
+    needed = [raw_csv, data_dir / MANIFEST,
+              *(arrays_file(data_dir / ARRAYS, split) for split in SPLITS)]
     missing = [str(path) for path in needed if not path.is_file()]
     if missing:
         raise FerflowError(f"{', '.join(missing)}: not found. The validate stage checks the raw "
@@ -155,14 +156,14 @@ def validate_dataset(raw_csv: Path, data_dir: Path, reports_dir: Path,
         tables = [csv_table(csv.frame, params), images_table(images, len(csv)),
                   class_table(classes, params),
                   split_table(_split_frame(quality, arrays, unlisted), params)]
-        with atomic_path(reports_dir / "data_docs", directory=True) as docs:
+        with atomic_path(reports_dir / DATA_DOCS, directory=True) as docs:
             results = run_suites(tables, docs, params.examples)
             progress.update()
             found = [o for t in tables for o in outcomes(t.name, results[t.name],
                                                          t.index_columns)]
             success = all(o.success for o in found)
             report = _report(success, found, csv, classes, quality, params, unlisted)
-            write_json(reports_dir / "validation.json", report)
+            write_json(reports_dir / VALIDATION_REPORT, report)
         progress.update()
-    return ValidationResult(success, found, report, reports_dir / "validation.json",
-                            reports_dir / "data_docs" / "index.html")
+    return ValidationResult(success, found, report, reports_dir / VALIDATION_REPORT,
+                            reports_dir / DATA_DOCS / "index.html")

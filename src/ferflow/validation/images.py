@@ -17,6 +17,7 @@ from PIL import Image
 
 from ferflow import EMOTIONS, IMAGE_SIZE, SPLITS
 from ferflow.errors import FerflowError
+from ferflow.layout import ARRAYS, MANIFEST, arrays_file
 from ferflow.validation.csv_rows import CsvFacts
 
 MANIFEST_COLUMNS = ("path", "label", "emotion", "split", "row")
@@ -56,7 +57,7 @@ def png_size_and_mode(path: str) -> tuple[int, int, str] | None:
 
 
 def read_manifest(data_dir: Path) -> pd.DataFrame:
-    path = data_dir / "manifest.csv"
+    path = data_dir / MANIFEST
     if not path.is_file():
         raise missing_input(path)
     try:
@@ -152,7 +153,7 @@ def array_facts(data_dir: Path, csv: CsvFacts) -> dict[str, dict[str, object]]:
     """
     facts: dict[str, dict[str, object]] = {}
     for split in SPLITS:
-        path = data_dir / "arrays" / f"{split}.npz"
+        path = arrays_file(data_dir / ARRAYS, split)
         if not path.is_file():
             raise missing_input(path)
         expected = np.flatnonzero(csv.usable & (csv.splits == split))

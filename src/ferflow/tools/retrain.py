@@ -64,7 +64,7 @@ def _confusion_section() -> str:
     if not summary_path.exists():
         return "_no metrics/summary.json: the register stage did not run_"
     summary = json.loads(summary_path.read_text())
-    backbone = summary.get("selected") or summary.get("best") or ""
+    backbone = summary.get("selected", "")
     image = Path("plots/eval") / str(backbone) / "confusion_matrix.png"
     pairs = Path("plots/confusion") / f"{backbone}.csv"
     lines = [f"Selected by validation accuracy: **{backbone}**", ""]

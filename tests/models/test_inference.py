@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 from ferflow.errors import FerflowError
-from ferflow.evaluation.inference import (
+from ferflow.models import create_model
+from ferflow.models.inference import (
     flip,
     load_classifier,
     predict_probabilities,
     tta_probabilities,
     tta_views,
 )
-from ferflow.models import create_model
 
 
 @pytest.fixture(scope="module")

@@ -14,10 +14,11 @@ from mlflow import MlflowClient
 from ferflow import EMOTIONS
 from ferflow.config import EvaluateParams, RegisterParams
 from ferflow.errors import FerflowError
-from ferflow.evaluation.evaluate import EvaluationPaths, evaluate_backbone
-from ferflow.evaluation.inference import load_classifier, predict_probabilities
-from ferflow.evaluation.register import register_best
-from ferflow.evaluation.selection import Candidate, choose_best
+from ferflow.evaluation.evaluate import evaluate_backbone
+from ferflow.layout import Layout
+from ferflow.models.inference import load_classifier, predict_probabilities
+from ferflow.release.register import register_best
+from ferflow.release.selection import Candidate, choose_best
 from ferflow.serving.pyfunc import unwrap
 
 FAST = EvaluateParams(tta=("none",), misclassified=4)
@@ -41,9 +42,7 @@ def set_split(write_split):
 
 def evaluate_all(project: Path, names: list[str]) -> None:
     for name in names:
-        evaluate_backbone(name, model_dir=project / "models" / name,
-                          arrays_dir=project / "data" / "arrays", params=FAST,
-                          paths=EvaluationPaths.for_backbone(name, project))
+        evaluate_backbone(name, FAST, Layout(project))
 
 
 def test_choose_best_uses_validation_even_when_test_disagrees() -> None:
@@ -70,7 +69,7 @@ def test_register_promotes_by_validation_and_rescored_champion(
     evaluate_all(project, ["a", "b"])
     params = RegisterParams(model_name="faces", min_improvement=0.01)
 
-    first = register_best(["a", "b"], params, root=project)
+    first = register_best(["a", "b"], params, Layout(project))
     assert (first["selected"], first["version"], first["alias"]) == ("a", "1", "champion")
     assert first["test_accuracy"] < first["candidates"]["b"]["test_accuracy"]
     assert json.loads((project / "metrics" / "summary.json").read_text()) == first
@@ -95,13 +94,13 @@ def test_register_promotes_by_validation_and_rescored_champion(
     # New validation data: the champion (a) scores 8/28 on it, b 20/28 → b takes the alias.
     set_split(project, "val", {3: 8, 5: 20})
     evaluate_all(project, ["a", "b"])
-    second = register_best(["a", "b"], params, root=project)
+    second = register_best(["a", "b"], params, Layout(project))
     assert (second["selected"], second["version"], second["alias"]) == ("b", "2", "champion")
     assert second["promotion"]["previous_champion"] == "1"
     assert second["promotion"]["previous_champion_val_accuracy"] == pytest.approx(8 / 28)
 
     # Nothing changed: the new version only ties the champion → challenger.
-    third = register_best(["a", "b"], params, root=project)
+    third = register_best(["a", "b"], params, Layout(project))
     assert (third["selected"], third["version"], third["alias"]) == ("b", "3", "challenger")
     assert third["champion_version"] == "2"
     assert str(client.get_model_version_by_alias("faces", "champion").version) == "2"
@@ -127,7 +126,7 @@ def test_ensemble_candidate_competes_and_registers_as_one_model(
     assert max(s["val"]["accuracy"] for s in singles) < 1.0, "members must differ from the mean"
 
     result = register_best(["a", "b"], RegisterParams(model_name="ens", ensemble_top_k=2),
-                           root=project)
+                           Layout(project))
     assert result["selected"].startswith("ensemble(") and result["val_accuracy"] == 1.0
     assert sorted(result["members"]) == ["a", "b"]
     served = mlflow.pyfunc.load_model("models:/ens@champion")
@@ -144,4 +143,4 @@ def test_too_large_ensemble_is_a_clear_error(project: Path, add_backbone) -> Non
     add_backbone("a", predicts=3)
     evaluate_all(project, ["a"])
     with pytest.raises(FerflowError, match="ensemble_top_k is 2 but only 1 backbones"):
-        register_best(["a"], RegisterParams(ensemble_top_k=2), root=project)
+        register_best(["a"], RegisterParams(ensemble_top_k=2), Layout(project))

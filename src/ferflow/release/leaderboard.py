@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ferflow.evaluation.selection import Candidate
-from ferflow.tracking.registry import Promotion
+from ferflow.release.selection import Candidate
+from ferflow.tracking.model_registry import CHAMPION, Promotion
 
 
 def _size(params: int | None) -> str:
@@ -57,13 +57,13 @@ def render_leaderboard(
             f"| {c.test_macro_f1:.4f} | {_size(c.params)} | {_duration(c.train_time_s)} "
             f"| {', '.join(marks)} |"
         )
-    champion = promotion.version if promotion.alias == "champion" else promotion.previous_champion
+    champion = promotion.version if promotion.alias == CHAMPION else promotion.previous_champion
     lines += [
         "",
         f"Registered `{promotion.name}` version {promotion.version} as `{promotion.alias}`: "
         f"{promotion.reason}.",
     ]
-    if promotion.previous_champion_val_accuracy is not None and promotion.alias != "champion":
+    if promotion.previous_champion_val_accuracy is not None and promotion.alias != CHAMPION:
         label = f" ({kept_champion})" if kept_champion else ""
         lines.append(f"The champion stays version {champion}{label}: validation accuracy "
                      f"{promotion.previous_champion_val_accuracy:.4f} on today's split.")
@@ -74,7 +74,7 @@ def summary(
     candidates: list[Candidate], selected: Candidate, promotion: Promotion
 ) -> dict[str, Any]:
     """The register stage's metrics file."""
-    champion = promotion.version if promotion.alias == "champion" else promotion.previous_champion
+    champion = promotion.version if promotion.alias == CHAMPION else promotion.previous_champion
     return {
         "selected": selected.name,
         "selected_by": "val_accuracy",

@@ -8,8 +8,8 @@ Writes are retried while a shared SQLite store is locked by parallel runs.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import mlflow
@@ -24,6 +24,13 @@ from ferflow.tracking.store import retry_locked, sqlite_path, tracking_uri
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 
+
+def model_uri(name: str, *, alias: str | None = None, version: str | None = None) -> str:
+    """`models:/<name>@<alias>` or `models:/<name>/<version>`: the registry's model URIs."""
+    if (alias is None) == (version is None):
+        raise ValueError("give exactly one of alias and version")
+    return f"models:/{name}@{alias}" if alias is not None else f"models:/{name}/{version}"
+
 STORE_SCHEMES = ("models:", "runs:")
 """Model URIs that are resolved through the tracking store (the others name files)."""
 
@@ -35,14 +42,15 @@ def _is(exc: MlflowException, code: int) -> bool:
     return exc.error_code == ErrorCode.Name(code)
 
 
-def load_pyfunc(model_uri: str) -> mlflow.pyfunc.PyFuncModel:
-    """Load an MLflow model (`models:/name@alias`, `runs:/...`, a path) from
-    $MLFLOW_TRACKING_URI, else the repository's store; FerflowError if it cannot be loaded.
+def load_pyfunc(model_uri: str, store: str | None = None) -> mlflow.pyfunc.PyFuncModel:
+    """Load an MLflow model (`models:/name@alias`, `runs:/...`, a path) from `store`, by
+    default $MLFLOW_TRACKING_URI, else the repository's store; FerflowError if it cannot be
+    loaded.
 
     A `models:/` or `runs:/` URI is refused before MLflow opens a SQLite store that does not
     exist: opening it would create an empty database as a side effect of a read.
     """
-    uri = tracking_uri()
+    uri = store or tracking_uri()
     db = sqlite_path(uri)
     if model_uri.startswith(STORE_SCHEMES) and db is not None and not db.is_file():
         raise _cannot_load(model_uri, uri, f"there is no MLflow store at {db}")
@@ -153,7 +161,7 @@ def promote_if_better(
         return Promotion(name, version, CHAMPION, val_accuracy, version, val_accuracy,
                          "already the champion")
 
-    champion_accuracy = float(score_model(f"models:/{name}/{current.version}"))
+    champion_accuracy = float(score_model(model_uri(name, version=str(current.version))))
     gain = val_accuracy - champion_accuracy
     if gain > 0 and gain >= min_improvement - _ROUNDING:
         _set_alias(client, name, CHAMPION, version)
@@ -169,3 +177,71 @@ def promote_if_better(
                      champion_accuracy,
                      f"gain over version {current.version} is {gain:+.4f} val accuracy, less "
                      f"than the required {min_improvement:+.4f}")
+
+
+@dataclass(frozen=True)
+class PyfuncSpec:
+    """What to log as an MLflow "models from code" pyfunc (the serving room describes it)."""
+
+    python_model: str
+    """Path of the model-code file that sets the PythonModel."""
+    artifacts: dict[str, str]
+    code_paths: list[str]
+    pip_requirements: list[str]
+    metadata: dict[str, Any] = field(default_factory=dict)
+    name: str = "emotion_model"
+
+
+@dataclass(frozen=True)
+class LoggedModel:
+    run_id: str
+    model_uri: str
+    model_id: str | None
+
+
+class ModelRegistry:
+    """The register stage's side of MLflow: log a pyfunc into a run, register it as a new
+    version, move the aliases, re-score the champion."""
+
+    def __init__(self, tracking_uri: str) -> None:
+        self.tracking_uri = tracking_uri
+        self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+    def _log(self, spec: PyfuncSpec) -> Any:
+        return mlflow.pyfunc.log_model(
+            name=spec.name, python_model=spec.python_model, artifacts=spec.artifacts,
+            code_paths=spec.code_paths, pip_requirements=spec.pip_requirements,
+            metadata=spec.metadata)
+
+    def log_into_run(self, run_id: str, spec: PyfuncSpec) -> LoggedModel:
+        """Log `spec` into the existing run `run_id` (a backbone's training run)."""
+        mlflow.set_tracking_uri(self.tracking_uri)
+        with mlflow.start_run(run_id=run_id):
+            info = self._log(spec)
+        return LoggedModel(run_id, info.model_uri, info.model_id)
+
+    def log_in_new_run(self, experiment_id: str, run_name: str, tags: Mapping[str, str],
+                       metrics: Mapping[str, float], spec: PyfuncSpec) -> LoggedModel:
+        """A new run of its own (an ensemble's) with `tags` and `metrics`, holding `spec`."""
+        mlflow.set_tracking_uri(self.tracking_uri)
+        with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as active:
+            mlflow.set_tags(dict(tags))
+            mlflow.log_metrics(dict(metrics))
+            info = self._log(spec)
+        return LoggedModel(active.info.run_id, info.model_uri, info.model_id)
+
+    def register(self, name: str, logged: LoggedModel, *, tags: dict[str, Any],
+                 description: str, model_description: str) -> ModelVersion:
+        return register_version(self.client, name, model_uri=logged.model_uri,
+                                run_id=logged.run_id, model_id=logged.model_id, tags=tags,
+                                description=description, model_description=model_description)
+
+    def promote_if_better(self, name: str, version: str, val_accuracy: float, *,
+                          min_improvement: float,
+                          score_model: Callable[[str], float]) -> Promotion:
+        return promote_if_better(self.client, name, version, val_accuracy,
+                                 min_improvement=min_improvement, score_model=score_model)
+
+    def version_tag(self, name: str, version: str, key: str) -> str:
+        """Tag `key` of version `version` ("" when unset)."""
+        return retry_locked(lambda: self.client.get_model_version(name, version)).tags.get(key, "")

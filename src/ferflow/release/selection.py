@@ -3,7 +3,6 @@ ensemble of the best ones, and the choice by *validation* accuracy (test is only
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,10 +10,13 @@ from typing import Any
 
 import numpy as np
 
+from ferflow.data.arrays import Split
 from ferflow.errors import FerflowError
-from ferflow.evaluation.inference import load_classifier, predict_probabilities
+from ferflow.evaluation.evaluate import read_eval_metrics
 from ferflow.evaluation.metrics import classification_metrics
-from ferflow.training.loop import Split
+from ferflow.layout import Layout
+from ferflow.models.inference import load_classifier, predict_probabilities
+from ferflow.training.outputs import read_train_metrics
 
 
 @dataclass(frozen=True)
@@ -38,24 +40,12 @@ class Candidate:
         return {**self.__dict__, "members": list(self.members)}
 
 
-def _read_json(path: Path, written_by: str) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FerflowError(f"{path}: not found; the {written_by} stage writes it "
-                           "(dvc repro)") from None
-    except json.JSONDecodeError as exc:
-        raise FerflowError(f"{path}: not valid JSON ({exc}); rerun the {written_by} "
-                           "stage") from None
-
-
-def load_candidate(backbone: str, root: Path = Path(".")) -> Candidate:
-    """A backbone's candidate from `metrics/eval/<b>.json` (and `metrics/train/<b>.json` for
-    the training time, when present)."""
-    path = root / "metrics" / "eval" / f"{backbone}.json"
-    result = _read_json(path, f"evaluate@{backbone}")
-    train_path = root / "metrics" / "train" / f"{backbone}.json"
-    train = json.loads(train_path.read_text(encoding="utf-8")) if train_path.is_file() else {}
+def load_candidate(backbone: str, layout: Layout) -> Candidate:
+    """A backbone's candidate from its evaluation metrics (and its train metrics for the
+    training time, when present)."""
+    result = read_eval_metrics(layout, backbone)
+    train = (read_train_metrics(layout, backbone)
+             if layout.train_metrics(backbone).is_file() else {})
     train_time = float(train["train_time_s"]) if "train_time_s" in train else None
     try:
         return Candidate(
@@ -69,8 +59,8 @@ def load_candidate(backbone: str, root: Path = Path(".")) -> Candidate:
             train_time_s=train_time,
         )
     except (KeyError, TypeError, ValueError) as exc:
-        raise FerflowError(f"{path}: missing {exc} in val/test metrics; rerun "
-                           f"evaluate@{backbone}") from None
+        raise FerflowError(f"{layout.eval_metrics(backbone)}: missing {exc} in val/test "
+                           f"metrics; rerun evaluate@{backbone}") from None
 
 
 def choose_best(candidates: list[Candidate]) -> Candidate:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from ferflow.tracking.registry import (
+from ferflow.tracking.model_registry import (
     CHALLENGER,
     CHAMPION,
     promote_if_better,

@@ -1,6 +1,6 @@
 """Turn a partial params file (e.g. configs/fer2013.yaml) into `dvc exp run -S` arguments.
 
-    dvc exp run -n fer2013 $(python -m ferflow.training.overrides configs/fer2013.yaml)
+    dvc exp run -n fer2013 $(ferflow overrides configs/fer2013.yaml)
 
 DVC applies each `-S key=value` to params.yaml for that experiment only (the workspace file is
 restored afterwards). The merged result is validated first, so a typo in the file stops here
@@ -10,7 +10,6 @@ with the key named, not hours later in a stage.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -81,15 +80,3 @@ def overrides_for_file(path: Path, params: Path = Path("params.yaml")) -> list[s
     for item in leaf_overrides(tree, written):
         args += ["-S", item]
     return args
-
-
-def main(argv: list[str] | None = None) -> int:
-    from ferflow.cli import report_errors
-
-    files = sys.argv[1:] if argv is None else argv
-    return report_errors(lambda: print(" ".join(
-        arg for f in files for arg in overrides_for_file(Path(f)))))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

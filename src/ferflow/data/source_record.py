@@ -1,0 +1,22 @@
+"""`data/raw/source.json`: what the download stage fetched (source, origin, sha256, rows).
+Written by the download stage, read by training and the release step for their tags."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ferflow.atomic import write_json
+
+
+def write_source_record(path: Path, info: dict[str, Any]) -> None:
+    write_json(path, info)
+
+
+def data_sha256(path: Path) -> str:
+    """The raw data's sha256 from `source.json` ("unknown" without it)."""
+    try:
+        return str(json.loads(path.read_text(encoding="utf-8"))["sha256"])
+    except (FileNotFoundError, KeyError, json.JSONDecodeError):
+        return "unknown"

@@ -1,0 +1,1 @@
+"""Tools around the pipeline (not stages): benchmarks, params overrides, CI retraining."""
