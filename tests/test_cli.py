@@ -1,28 +1,50 @@
-"""The stage entry helper: user mistakes as one paragraph, native crashes with a stack."""
+"""The `ferflow` command: every subcommand reachable, as the console script and as
+`python -m ferflow`, without loading Keras or MLflow for the parser."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SUBCOMMANDS = {"benchmark", "check-params", "overrides", "predict", "retrain"}
 
 
-def _stage(body: str) -> subprocess.CompletedProcess[str]:
-    code = f"from ferflow.stage import run_stage\n{body}\nrun_stage(main)\n"
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
+@pytest.mark.parametrize("launcher", [[sys.executable, "-m", "ferflow"],
+                                      [str(Path(sys.executable).with_name("ferflow"))]],
+                         ids=["python -m ferflow", "console script"])
+def test_help_lists_every_subcommand(launcher: list[str]) -> None:
+    done = subprocess.run([*launcher, "--help"], capture_output=True, text=True, timeout=120,
+                          check=True)
+    listed = done.stdout.split("{", 1)[1].split("}", 1)[0].split(",")
+    assert set(listed) == SUBCOMMANDS
 
 
-def test_a_user_mistake_is_one_error_paragraph_and_exit_2() -> None:
-    result = _stage("from ferflow.errors import FerflowError\n"
-                    "def main():\n    raise FerflowError('params.yaml: train.epochs: must be > 0')")
-    assert result.returncode == 2
-    assert result.stderr == "ferflow: error: params.yaml: train.epochs: must be > 0\n"
+def test_building_the_parser_loads_no_framework() -> None:
+    code = ("import sys; from ferflow.cli import build_parser; build_parser(); "
+            "loaded = {'keras', 'tensorflow', 'mlflow'} & set(sys.modules); "
+            "assert not loaded, loaded")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
-def test_a_native_crash_prints_where_the_stage_was() -> None:
-    result = _stage("import os, signal\n"
-                    "def crash_in_a_kernel():\n    os.kill(os.getpid(), signal.SIGSEGV)\n"
-                    "def main():\n    crash_in_a_kernel()")
-    assert result.returncode == -11
-    assert "Fatal Python error: Segmentation fault" in result.stderr
-    assert "crash_in_a_kernel" in result.stderr
+def test_overrides_prints_dvc_set_arguments(tmp_path: Path) -> None:
+    config = tmp_path / "short.yaml"
+    config.write_text("train:\n  epochs: 3\nmodels:\n  cpu_net:\n    width: 0.5\n")
+    done = subprocess.run([sys.executable, "-m", "ferflow", "overrides", str(config),
+                           "--params", str(ROOT / "params.yaml")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["-S", "train.epochs=3", "-S", "models.cpu_net.width=0.5"]
+
+
+def test_overrides_names_a_bad_key_in_one_paragraph(tmp_path: Path) -> None:
+    config = tmp_path / "typo.yaml"
+    config.write_text("train:\n  epoch: 3\n")
+    done = subprocess.run([sys.executable, "-m", "ferflow", "overrides", str(config),
+                           "--params", str(ROOT / "params.yaml")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith("ferflow: error: ") and "train.epoch: unknown key" in done.stderr

@@ -64,7 +64,7 @@ def _overrides_args(parser: argparse.ArgumentParser) -> None:
 def overrides(args: argparse.Namespace) -> int:
     from ferflow.tools.overrides import overrides_for_file
 
-    print(" ".join(arg for f in args.files for arg in overrides_for_file(f, args.params)))
+    print(" ".join(arg for f in args.files for arg in overrides_for_file(f, Path(args.params))))
     return 0
 
 

@@ -10,9 +10,15 @@ import pytest
 from PIL import Image
 
 from ferflow import EMOTIONS
-from ferflow.config import FER2013_CLASS_SHARES, SplitShares, SyntheticParams
+from ferflow.config import SplitShares, SyntheticParams
 from ferflow.data.fer_csv import USAGES, read_fer2013_csv
-from ferflow.data.synthetic import allocate, generate_faces, preview_grid, write_synthetic_csv
+from ferflow.data.synthetic import (
+    FER2013_CLASS_SHARES,
+    allocate,
+    generate_faces,
+    preview_grid,
+    write_synthetic_csv,
+)
 
 
 def test_table_has_fer2013_format_and_balance() -> None:

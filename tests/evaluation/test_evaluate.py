@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from mlflow import MlflowClient
+from params_data import params_tree, write_params
 
 from ferflow.config import EvaluateParams
 from ferflow.errors import FerflowError
@@ -68,7 +69,7 @@ def test_missing_run_file_fails_before_writing_anything(project, add_backbone) -
 
 @pytest.mark.slow
 def test_stage_script_reports_a_missing_model_without_traceback(tmp_path: Path) -> None:
-    (tmp_path / "params.yaml").write_text("evaluate: {tta: [flip]}\n")
+    write_params(tmp_path / "params.yaml", params_tree(evaluate={"tta": ["flip"]}))
     (tmp_path / "models" / "net").mkdir(parents=True)
     (tmp_path / "models" / "net" / "run.json").write_text(
         json.dumps({"run_id": "x", "experiment_id": "0", "tracking_uri": "sqlite:///m.db"}))

@@ -14,10 +14,16 @@ from ferflow.training.augment import (
 )
 
 IMAGES = np.random.default_rng(0).uniform(0, 255, (8, 48, 48, 1)).astype("float32")
+# Every augmentation on (configs/fer2013.yaml's strengths), and every one off.
+ALL_ON = AugmentParams(flip=True, shift=0.1, rotation=10, zoom=0.1, erasing=0.25,
+                       erasing_max_area=0.2)
+ALWAYS_ERASE = ALL_ON.model_copy(update={"erasing": 1.0})
+ALL_OFF = ALL_ON.model_copy(update={"flip": False, "shift": 0, "rotation": 0, "zoom": 0,
+                                    "erasing": 0})
 
 
 def test_augmenter_changes_images_in_training_only() -> None:
-    augmenter = build_augmenter(AugmentParams(), seed=1)
+    augmenter = build_augmenter(ALL_ON, seed=1)
     assert [layer.name for layer in augmenter.layers] == ["affine", "erase"]
     trained = np.asarray(augmenter(IMAGES, training=True))
     assert trained.shape == IMAGES.shape and not np.allclose(trained, IMAGES)
@@ -25,15 +31,14 @@ def test_augmenter_changes_images_in_training_only() -> None:
 
 
 def test_each_augmentation_layer_draws_its_own_random_numbers() -> None:
-    augmenter = build_augmenter(AugmentParams(erasing=1.0), seed=3)
+    augmenter = build_augmenter(ALWAYS_ERASE, seed=3)
     draws = [np.asarray(keras.random.uniform((16,), seed=layer.seed_generator))
              for layer in augmenter.layers]
     assert abs(np.corrcoef(draws[0], draws[1])[0, 1]) < 0.9
 
 
 def test_all_off_is_identity() -> None:
-    off = AugmentParams(flip=False, shift=0, rotation=0, zoom=0, erasing=0)
-    assert build_augmenter(off).layers == []
+    assert build_augmenter(ALL_OFF).layers == []
 
 
 def test_affine_flip_mirrors_some_faces_and_keeps_the_others() -> None:
@@ -95,7 +100,7 @@ def test_random_erasing_fills_one_rectangle_per_chosen_image() -> None:
 def test_training_wrapper_shares_the_net_and_is_identity_at_inference() -> None:
     inputs = keras.Input((48, 48, 1))
     net = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(inputs), name="net")
-    wrapper = training_model(net, build_augmenter(AugmentParams(erasing=1.0), seed=0))
+    wrapper = training_model(net, build_augmenter(ALWAYS_ERASE, seed=0))
     np.testing.assert_allclose(wrapper.predict(IMAGES, verbose=0),
                                net.predict(IMAGES, verbose=0), rtol=1e-6)
     assert not np.allclose(np.asarray(wrapper(IMAGES, training=True)),

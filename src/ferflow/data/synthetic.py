@@ -40,8 +40,11 @@ import numpy as np
 
 from ferflow import EMOTIONS, IMAGE_SIZE
 from ferflow.atomic import atomic_path
-from ferflow.config import FER2013_CLASS_SHARES, SyntheticParams
+from ferflow.config import SyntheticParams
 from ferflow.data.fer_csv import USAGES, FerTable, make_table, write_fer2013_csv
+
+# FER2013's class shares (train split): disgust is rare, happy is common.
+FER2013_CLASS_SHARES: tuple[float, ...] = (0.139, 0.015, 0.143, 0.251, 0.168, 0.110, 0.173)
 
 # Expression features per emotion (index = label). Units are pixels of the canonical face
 # (before scaling): brow_raise up is positive, brow_tilt > 0 raises the inner ends, curve > 0

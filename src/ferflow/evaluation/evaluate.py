@@ -12,16 +12,15 @@ from typing import Any
 import numpy as np
 
 from ferflow import EMOTIONS
-from ferflow.atomic import write_json
 from ferflow.config import EvaluateParams
 from ferflow.data.arrays import Split, load_split
-from ferflow.errors import FerflowError
 from ferflow.evaluation.metrics import classification_metrics
 from ferflow.evaluation.plots import (
     write_confusion_csv,
     write_confusion_png,
     write_misclassified_png,
 )
+from ferflow.evaluation.results import write_eval_metrics
 from ferflow.layout import Layout
 from ferflow.models.inference import VIEWS_PER_MODE, load_classifier, tta_probabilities
 from ferflow.progress import Progress
@@ -108,20 +107,8 @@ def evaluate_backbone(backbone: str, params: EvaluateParams, layout: Layout) -> 
         log_into_run(run, flat_run_metrics(result),
                      [confusion_png, mistakes_png, confusion_csv, metrics_file], ARTIFACT_DIR)
     # Last: DVC and the register stage see the metrics only once everything else is in place.
-    write_json(layout.eval_metrics(backbone), result)
+    write_eval_metrics(layout, backbone, result)
     return result
-
-
-def read_eval_metrics(layout: Layout, backbone: str) -> dict[str, Any]:
-    """`metrics/eval/<b>.json`; FerflowError naming the file when it is missing or broken."""
-    path = layout.eval_metrics(backbone)
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FerflowError(f"{path}: not found; the evaluate@{backbone} stage writes it "
-                           f"(dvc repro evaluate@{backbone})") from None
-    except json.JSONDecodeError as exc:
-        raise FerflowError(f"{path}: not valid JSON ({exc}); rerun evaluate@{backbone}") from None
 
 
 def describe_evaluation(result: dict[str, Any]) -> str:

@@ -12,8 +12,8 @@ import numpy as np
 
 from ferflow.data.arrays import Split
 from ferflow.errors import FerflowError
-from ferflow.evaluation.evaluate import read_eval_metrics
 from ferflow.evaluation.metrics import classification_metrics
+from ferflow.evaluation.results import read_eval_metrics
 from ferflow.layout import Layout
 from ferflow.models.inference import load_classifier, predict_probabilities
 from ferflow.training.outputs import read_train_metrics

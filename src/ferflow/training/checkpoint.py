@@ -14,7 +14,7 @@ import hashlib
 import json
 import os
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,7 @@ import keras
 import numpy as np
 
 from ferflow.atomic import atomic_path, write_json
+from ferflow.training.state import TrainState
 
 if TYPE_CHECKING:
     from ferflow.training.recipe import Recipe
@@ -30,25 +31,6 @@ STATE = "state.json"
 LAST = "last.weights.h5"
 BEST = "best.weights.h5"
 OPTIMIZER = "optimizer.npz"
-
-
-@dataclass
-class TrainState:
-    """Everything besides weights that a resumed training needs to continue as if never cut."""
-
-    fingerprint: str
-    run_id: str
-    epoch: int = 0
-    """Epochs completed (the next epoch's 0-based index)."""
-    phase: int = 1
-    history: dict[str, list[float]] = field(default_factory=dict)
-    best_val_accuracy: float = -1.0
-    best_epoch: int = 0
-    since_best: int = 0
-    plateau_wait: int = 0
-    stopped_early: bool = False
-    train_time_s: float = 0.0
-    images_seen: int = 0
 
 
 class Checkpoints:

@@ -20,7 +20,7 @@ from ferflow.layout import Layout
 from ferflow.progress import is_interactive
 from ferflow.tracking.mlflow_service import TrackingService, dvc_experiment_name, git_commit
 from ferflow.training.augment import build_augmenter, training_model
-from ferflow.training.checkpoint import Checkpoints, TrainState, fingerprint
+from ferflow.training.checkpoint import Checkpoints, fingerprint
 from ferflow.training.outputs import CURVES, write_outputs
 from ferflow.training.recipe import (
     Recipe,
@@ -30,6 +30,7 @@ from ferflow.training.recipe import (
     recipe_for,
 )
 from ferflow.training.rules import after_epoch
+from ferflow.training.state import TrainState
 
 if TYPE_CHECKING:
     from ferflow.models import BuiltModel

@@ -16,7 +16,7 @@ from ferflow.atomic import atomic_path, write_json, write_text
 from ferflow.errors import FerflowError
 from ferflow.layout import Layout
 from ferflow.tracking.mlflow_service import RunRef
-from ferflow.training.checkpoint import TrainState
+from ferflow.training.state import TrainState
 
 CURVES = ("loss", "accuracy", "val_loss", "val_accuracy")
 """Per-epoch values in history.json, the plot CSV and MLflow (besides learning_rate)."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ferflow.config import TrainParams
-from ferflow.training.checkpoint import TrainState
+from ferflow.training.state import TrainState
 
 
 @dataclass(frozen=True)
