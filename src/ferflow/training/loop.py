@@ -43,24 +43,18 @@ class EpochEnd(keras.callbacks.Callback):
 
     def __init__(self, *, state: TrainState, recipe: Recipe, net: keras.Model,
                  checkpoints: Checkpoints, tracker: TrackingService, last_phase: bool,
-                 total_epochs: int, images_per_epoch: int, interrupt: InterruptWatch) -> None:
+                 total_epochs: int, images_per_epoch: int) -> None:
         super().__init__()
         self.state, self.recipe, self.net = state, recipe, net
         self.checkpoints, self.tracker = checkpoints, tracker
         self.last_phase, self.total_epochs = last_phase, total_epochs
         self.images_per_epoch = images_per_epoch
-        self.interrupt = interrupt
         self.started = time.monotonic()
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self.interrupt.check()
         self.started = time.monotonic()
 
-    def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:
-        self.interrupt.check()
-
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self.interrupt.check()
         logs = logs or {}
         state = self.state
         elapsed = time.monotonic() - self.started
@@ -91,34 +85,39 @@ class EpochEnd(keras.callbacks.Callback):
                   + (", best so far" if decision.improved else ""), flush=True)
 
 
-class InterruptWatch:
-    """Ctrl-C (SIGINT) during fit: raise KeyboardInterrupt at once, as Python does, and again
-    at the next epoch or validation boundary in case native code in between swallowed the
-    first one (a training that went on after Ctrl-C was seen under load)."""
+class InterruptCheck(keras.callbacks.Callback):
+    """Ctrl-C (SIGINT) during fit raises KeyboardInterrupt at once, as Python does, and again
+    at the next epoch or validation boundary in case code in between swallowed the first one
+    (a training that went on after Ctrl-C was seen under load). Active inside
+    `watching_interrupts()`, which installs `handle` as the SIGINT handler."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.interrupted = False
 
     def handle(self, signum: int, frame: Any) -> None:
         self.interrupted = True
         raise KeyboardInterrupt
 
-    def check(self) -> None:
+    def _check(self, *args: Any) -> None:
         if self.interrupted:
             raise KeyboardInterrupt
 
+    on_epoch_begin = on_epoch_end = on_test_begin = _check
+
 
 @contextlib.contextmanager
-def watching_interrupts() -> Iterator[InterruptWatch]:
-    """Install an `InterruptWatch` as the SIGINT handler for the block (main thread only)."""
-    watch = InterruptWatch()
+def watching_interrupts() -> Iterator[InterruptCheck]:
+    """An `InterruptCheck` that is the SIGINT handler for the block (in the main thread; in
+    another thread signals reach the main thread's handler anyway, so none is installed)."""
+    check = InterruptCheck()
     try:
-        previous = signal.signal(signal.SIGINT, watch.handle)
-    except ValueError:  # not the main thread: signals go to the main thread's handler anyway
-        yield watch
+        previous = signal.signal(signal.SIGINT, check.handle)
+    except ValueError:
+        yield check
         return
     try:
-        yield watch
+        yield check
     finally:
         signal.signal(signal.SIGINT, previous)
 
@@ -198,10 +197,10 @@ def train_backbone(backbone: str, params: Params, *, layout: Layout,
             print(f"train {backbone}: resuming after epoch {state.epoch} "
                   f"(MLflow run {run_id}) from {checkpoints.current}", flush=True)
             _sync_logged_epochs(tracker, state)
-        with watching_interrupts() as interrupt:
+        with watching_interrupts() as interrupts:
             _fit_phases(recipe, built, wrapper, state=state, checkpoints=checkpoints,
                         tracker=tracker, train_set=train_set, val_set=val_set,
-                        interrupt=interrupt)
+                        interrupts=interrupts)
         metrics = _finish_training(built.model, state, recipe, policy, len(train_set.y),
                                    checkpoints=checkpoints, tracker=tracker, layout=layout)
     checkpoints.clear()
@@ -210,7 +209,7 @@ def train_backbone(backbone: str, params: Params, *, layout: Layout,
 
 def _fit_phases(recipe: Recipe, built: BuiltModel, wrapper: keras.Model, *, state: TrainState,
                 checkpoints: Checkpoints, tracker: TrackingService, train_set: Split,
-                val_set: Split, interrupt: InterruptWatch) -> None:
+                val_set: Split, interrupts: InterruptCheck) -> None:
     """Fit every phase of the recipe from `state` on (a resumed state skips what it did)."""
     from ferflow.models import set_training_phase
 
@@ -240,11 +239,10 @@ def _fit_phases(recipe: Recipe, built: BuiltModel, wrapper: keras.Model, *, stat
             state.phase, state.plateau_wait = phase, 0
         callback = EpochEnd(state=state, recipe=recipe, net=net, checkpoints=checkpoints,
                             tracker=tracker, last_phase=phase == phases[-1][0],
-                            total_epochs=total, images_per_epoch=len(train_set.y),
-                            interrupt=interrupt)
+                            total_epochs=total, images_per_epoch=len(train_set.y))
         wrapper.fit(train_set.x, targets, batch_size=batch, epochs=end,
                     initial_epoch=state.epoch, validation_data=(val_set.x, val_targets),
-                    class_weight=class_weight, shuffle=True, callbacks=[callback],
+                    class_weight=class_weight, shuffle=True, callbacks=[interrupts, callback],
                     verbose=1 if is_interactive() else 0)
         if state.stopped_early:
             print(f"train {recipe.backbone}: stopped early after epoch {state.epoch}: no "
