@@ -1,40 +1,31 @@
 """Typed, strict, frozen params: `params.yaml` → `Params`.
 
 Unknown keys and bad values fail with a message that names the key and what is allowed, so a
-typo in params.yaml never silently falls back to a default.
+typo in params.yaml never silently falls back to a default. The training recipe (`train.*`)
+has no defaults here: params.yaml is its one source, so a file without one of its keys fails
+naming it. The other sections keep defaults for the keys a file leaves out.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from ferflow.errors import FerflowError
 
 DEFAULT_PARAMS = Path("params.yaml")
-
-# FER2013's class shares (train split): disgust is rare, happy is common.
-FER2013_CLASS_SHARES: tuple[float, ...] = (0.139, 0.015, 0.143, 0.251, 0.168, 0.110, 0.173)
-
-BACKBONE_NAMES: tuple[str, ...] = (
-    "shallow_cnn", "alexnet", "vgg16", "vgg19", "resnet18", "resnet50", "cpu_net",
-)
-"""The model zoo's names, as `ferflow.models.available_models()` lists them (a test keeps the
-two equal): written out here so that checking params does not import Keras."""
-
-
-def _check_backbone_names(names: Iterable[str]) -> None:
-    """Raise ValueError naming the entries of `names` that are not in the model zoo."""
-    unknown = [name for name in names if name not in BACKBONE_NAMES]
-    if unknown:
-        raise ValueError(f"unknown backbone {', '.join(map(repr, unknown))}: the model zoo has "
-                         f"{', '.join(BACKBONE_NAMES)} (check the spelling)")
-
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -171,56 +162,61 @@ class RegisterParams(Strict):
 
 
 class AugmentParams(Strict):
-    """Training-only augmentation (Keras layers, inactive at inference)."""
+    """Training-only augmentation (Keras layers, inactive at inference). A recipe section:
+    no defaults, like TrainParams."""
 
-    flip: bool = True
-    shift: float = Field(0.1, ge=0, le=0.5, description="max shift, a share of the side")
-    rotation: float = Field(10.0, ge=0, le=180, description="max rotation in degrees")
-    zoom: float = Field(0.1, ge=0, lt=1, description="max zoom in or out, a share of the side")
-    erasing: float = Field(0.25, ge=0, le=1, description="chance to erase one random rectangle")
-    erasing_max_area: float = Field(0.2, gt=0, le=1, description="largest erased share of area")
+    flip: bool
+    shift: float = Field(ge=0, le=0.5, description="max shift, a share of the side")
+    rotation: float = Field(ge=0, le=180, description="max rotation in degrees")
+    zoom: float = Field(ge=0, lt=1, description="max zoom in or out, a share of the side")
+    erasing: float = Field(ge=0, le=1, description="chance to erase one random rectangle")
+    erasing_max_area: float = Field(gt=0, le=1, description="largest erased share of area")
 
 
 class FineTuneParams(Strict):
-    """Two-phase fine-tuning of an ImageNet base (models.<b>.weights set)."""
+    """Two-phase fine-tuning of an ImageNet base (models.<b>.weights set). A recipe section:
+    no defaults, like TrainParams."""
 
     # Phase 1 trains only the new head (base frozen) for this many epochs; phase 2 unfreezes the
     # base's last block for the remaining `epochs - head_epochs` at learning_rate * lr_factor.
-    head_epochs: int = Field(5, ge=1)
-    lr_factor: float = Field(0.1, gt=0, le=1)
+    head_epochs: int = Field(ge=1)
+    lr_factor: float = Field(gt=0, le=1)
 
 
 class TrainParams(Strict):
-    """train@<backbone>: the shared recipe; `models.<backbone>` may override its keys."""
+    """train@<backbone>: the shared recipe; `models.<backbone>` may override its keys.
 
-    backbones: tuple[str, ...] = BACKBONE_NAMES
-    seed: int = 42
-    epochs: int = Field(60, ge=1)
-    batch_size: int = Field(64, ge=1, le=8192)
-    optimizer: Literal["sgd", "adam"] = "sgd"
-    learning_rate: float = Field(0.01, gt=0, le=10)
-    momentum: float = Field(0.9, ge=0, lt=1, description="SGD (Nesterov) momentum")
-    weight_decay: float = Field(5e-4, ge=0, le=1, description="decoupled weight decay")
-    schedule: Literal["plateau", "cosine"] = "plateau"
-    plateau_factor: float = Field(0.5, gt=0, lt=1)
-    plateau_patience: int = Field(5, ge=1)
-    min_learning_rate: float = Field(1e-5, ge=0)
-    label_smoothing: float = Field(0.0, ge=0, lt=1)
-    class_weights: Literal["none", "balanced"] = "none"
-    early_stopping_patience: int = Field(15, ge=0, description="epochs without a better "
-                                         "val accuracy before stopping; 0 = off")
-    mixed_precision: bool = Field(True, description="float16 compute on a GPU; ignored on CPU")
-    augment: AugmentParams = AugmentParams()
-    fine_tune: FineTuneParams = FineTuneParams()
+    No key has a default: params.yaml is the one recipe and sets every key (configs/*.yaml and
+    `dvc exp run -S` change some of them on top of it)."""
+
+    backbones: tuple[str, ...] = Field(description="model-zoo names (ferflow.models)")
+    seed: int
+    epochs: int = Field(ge=1)
+    batch_size: int = Field(ge=1, le=8192)
+    optimizer: Literal["sgd", "adam"]
+    learning_rate: float = Field(gt=0, le=10)
+    momentum: float = Field(ge=0, lt=1, description="SGD (Nesterov) momentum")
+    weight_decay: float = Field(ge=0, le=1, description="decoupled weight decay")
+    schedule: Literal["plateau", "cosine"]
+    plateau_factor: float = Field(gt=0, lt=1)
+    plateau_patience: int = Field(ge=1)
+    min_learning_rate: float = Field(ge=0)
+    label_smoothing: float = Field(ge=0, lt=1)
+    class_weights: Literal["none", "balanced"]
+    early_stopping_patience: int = Field(ge=0, description="epochs without a better val "
+                                         "accuracy before stopping; 0 = off")
+    mixed_precision: bool = Field(description="float16 compute on a GPU; ignored on CPU")
+    augment: AugmentParams
+    fine_tune: FineTuneParams
 
     @field_validator("backbones")
     @classmethod
-    def _known_unique_backbones(cls, names: tuple[str, ...]) -> tuple[str, ...]:
-        # Checked here, not left to DVC: the train/evaluate matrix over an unknown name fails
-        # only after the data stages ran, and over an empty list it silently has no stages.
+    def _unique_backbones(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        # Checked here, not left to DVC: over an empty list the train/evaluate matrix silently
+        # has no stages. Whether each name is in the model zoo is checked where the zoo is
+        # loaded (ferflow.training.recipe.recipe_for), as importing it here would import Keras.
         if not names:
-            raise ValueError(f"is empty: list at least one of {', '.join(BACKBONE_NAMES)}")
-        _check_backbone_names(names)
+            raise ValueError("is empty: list at least one backbone of the model zoo")
         twice = sorted({name for name in names if names.count(name) > 1})
         if twice:
             raise ValueError(f"lists {', '.join(twice)} more than once")
@@ -244,7 +240,9 @@ class ModelParams(Strict):
     """models.<backbone>: how to build it, plus overrides of any `train.*` key but `backbones`
     (nested sections merge: `augment: {erasing: 0}` keeps train's other augment keys)."""
 
-    # The overrides are the extra keys, checked against TrainParams by the validator below.
+    # The overrides are the extra keys. Their names are checked below; their values only in
+    # the recipe they make with `train` (Params._overrides_make_valid_recipes), since a
+    # partial recipe alone lacks keys that only `train` sets.
     model_config = ConfigDict(extra="allow", frozen=True)
 
     head: Literal["softmax", "l2svm"] = "softmax"
@@ -266,14 +264,14 @@ class ModelParams(Strict):
         problems = [(key, f"unknown key (a models.<backbone> section takes "
                           f"{', '.join(BUILD_KEYS)} and any train.* key but backbones; check "
                           "the spelling)") for key in sorted(set(overrides) - allowed)]
-        if not problems:
-            try:
-                TrainParams.model_validate(overrides)
-            except ValidationError as exc:
-                problems = [tuple(_describe(e).split(": ", 1)) for e in exc.errors()]
         if problems:
             raise KeyProblems(problems)
         return self
+
+
+def backbone_recipe(train: TrainParams, model: ModelParams) -> TrainParams:
+    """`train` with `model`'s overrides (nested sections merge), validated."""
+    return TrainParams.model_validate(merge_sections(train.model_dump(), model.train_overrides))
 
 
 class MlflowParams(Strict):
@@ -290,25 +288,35 @@ class Params(Strict):
     # YAML key `register` (the stage's name); the Python name differs because pydantic models
     # inherit ABCMeta.register, which a field named `register` would shadow.
     registry: RegisterParams = Field(RegisterParams(), alias="register")
-    train: TrainParams = TrainParams()
-    # Per-backbone build settings and recipe overrides; `{}` (or, with the default backbone
-    # list, no section) uses the defaults.
+    train: TrainParams
+    # Per-backbone build settings and recipe overrides; `{}` builds with the defaults and
+    # trains with `train` as it is. Declared after `train`, which its validator reads.
     models: dict[str, ModelParams] = {}
     mlflow: MlflowParams = MlflowParams()
 
     @field_validator("models")
     @classmethod
-    def _known_models(cls, models: dict[str, ModelParams]) -> dict[str, ModelParams]:
-        _check_backbone_names(models)
+    def _overrides_make_valid_recipes(cls, models: dict[str, ModelParams],
+                                      info: ValidationInfo) -> dict[str, ModelParams]:
+        train = info.data.get("train")
+        if train is None:  # `train` itself is invalid: named there, not again per backbone
+            return models
+        problems: list[tuple[str, str]] = []
+        for name, model in models.items():
+            try:
+                backbone_recipe(train, model)
+            except ValidationError as exc:
+                problems += [(f"{name}.{key}", message) for e in exc.errors()
+                             for key, message in _problems(e)]
+        if problems:
+            raise KeyProblems(problems)
         return models
 
     @model_validator(mode="after")
     def _listed_backbones_have_models_sections(self) -> Params:
         # dvc.yaml's train stage tracks params `models.<backbone>`, and DVC stops on a missing
-        # one only after the data stages ran. Only for a list written out: DVC's matrix needs
-        # it in params.yaml, so params without it (a test's, say) are not the pipeline's.
-        if "backbones" not in self.train.model_fields_set:
-            return self
+        # one only after the data stages ran. This also stops a misspelt name in the first
+        # stage, unless its section is misspelt alike (then the train stage names it).
         missing = [name for name in self.train.backbones if name not in self.models]
         if missing:
             sections = ", ".join(f"models.{name}" for name in missing)
@@ -327,18 +335,28 @@ def merge_sections(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any
     return merged
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _problems(error: dict[str, Any]) -> list[tuple[str, str]]:
+    """(key path, message) for one pydantic error; a KeyProblems cause gives one per key."""
     key = ".".join(str(part) for part in error["loc"])
     if error["type"] == "extra_forbidden":
-        return f"{key}: unknown key (check the spelling; see README 'Params')"
+        return [(key, "unknown key (check the spelling; see README 'Params')")]
+    if error["type"] == "missing":
+        # Only the recipe has required keys (every other section has defaults).
+        return [(key, "missing; every train.* recipe key is set in params.yaml "
+                      "(see README 'Params')")]
     cause = error.get("ctx", {}).get("error")
     if isinstance(cause, KeyProblems):
-        return "\n  ".join(f"{key}.{inner}: {message}" for inner, message in cause.problems)
+        return [(f"{key}.{inner}", message) for inner, message in cause.problems]
     got = error.get("input")
     shown = "" if isinstance(got, dict) else f" (got {got!r})"
     message = str(cause) if error["type"] == "value_error" else error["msg"]
+    return [(key, f"{message}{shown}")]
+
+
+def _describe(error: dict[str, Any]) -> str:
     # A check across sections (no location) names its keys itself.
-    return f"{key}: {message}{shown}" if key else message
+    return "\n  ".join(f"{key}: {message}" if key else message
+                       for key, message in _problems(error))
 
 
 def parse_params(raw: Any, source: str = "params") -> Params:

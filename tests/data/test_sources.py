@@ -20,7 +20,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from fer_tables import random_table
+from params_data import params_tree, write_params
 from PIL import Image
 
 from ferflow import EMOTIONS
@@ -361,7 +363,8 @@ def test_kaggle_download_without_fer_files_is_reported(tmp_path: Path) -> None:
 
 
 def run_stage(cwd: Path, params: str) -> subprocess.CompletedProcess[str]:
-    (cwd / "params.yaml").write_text(params)
+    """The download stage in `cwd` with params.yaml's keys and the YAML `params` on top."""
+    write_params(cwd / "params.yaml", params_tree(**yaml.safe_load(params)))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     return subprocess.run([sys.executable, str(REPO / "pipeline" / "download.py")], cwd=cwd,
                           capture_output=True, text=True, env=env, timeout=120)
@@ -390,8 +393,8 @@ def test_sigkill_leftover_is_removed_by_the_next_successful_download(tmp_path: P
     # stage's atomic write, with its temporary CSV beside fer2013.csv, until it is killed.
     with socket.create_server(("127.0.0.1", 0)) as silent:
         url = f"http://127.0.0.1:{silent.getsockname()[1]}/fer2013.csv"
-        (tmp_path / "params.yaml").write_text(
-            f"data:\n  source: url\n  url: {{url: '{url}', retries: 0, timeout_s: 120}}\n")
+        write_params(tmp_path / "params.yaml", params_tree(data={
+            "source": "url", "url": {"url": url, "retries": 0, "timeout_s": 120}}))
         stage = subprocess.Popen([sys.executable, str(REPO / "pipeline" / "download.py")],
                                  cwd=tmp_path, stdout=subprocess.PIPE,
                                  stderr=subprocess.STDOUT, text=True)

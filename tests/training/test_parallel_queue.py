@@ -12,6 +12,7 @@ import pytest
 import yaml
 from git_dvc_repo import DVC, commit_all, init_repo, repo_env, run_checked
 from mlflow import MlflowClient
+from params_data import params_tree, write_params
 from training_data import write_arrays
 
 STAGE = Path(__file__).resolve().parents[2] / "pipeline" / "train.py"
@@ -24,9 +25,9 @@ def test_two_queued_experiments_in_parallel_are_both_recorded(tmp_path: Path) ->
     env = repo_env()
     init_repo(repo, env)
     write_arrays(repo / "data" / "arrays", rows=70)
-    (repo / "params.yaml").write_text(yaml.safe_dump({
-        "train": {"backbones": ["cpu_net"], "epochs": 1, "batch_size": 16, "seed": 1},
-        "models": {"cpu_net": {"width": 0.25}}, "mlflow": {"experiment": "queue"}}))
+    write_params(repo / "params.yaml", params_tree(
+        train={"backbones": ["cpu_net"], "epochs": 1, "batch_size": 16, "seed": 1},
+        models={"cpu_net": {"width": 0.25}}, mlflow={"experiment": "queue"}))
     (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"train": {
         "matrix": {"backbone": "${train.backbones}"},
         "cmd": f"{sys.executable} {STAGE} ${{item.backbone}}",

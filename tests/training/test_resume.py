@@ -7,8 +7,8 @@ import signal
 from pathlib import Path
 
 import pytest
-import yaml
 from mlflow import MlflowClient
+from params_data import params_tree, write_params
 from training_data import (
     checkpointed_epoch,
     start_train_stage,
@@ -22,11 +22,11 @@ EPOCHS = 6
 @pytest.mark.slow
 def test_training_killed_with_sigkill_resumes_from_its_checkpoint(tmp_path: Path) -> None:
     write_arrays(tmp_path / "data" / "arrays", rows=420)
-    params = {"train": {"backbones": ["cpu_net"], "epochs": EPOCHS, "batch_size": 16,
-                        "optimizer": "sgd", "schedule": "cosine",
-                        "early_stopping_patience": 0},
-              "models": {"cpu_net": {"width": 0.25}}, "mlflow": {"experiment": "resume"}}
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    params = params_tree(
+        train={"backbones": ["cpu_net"], "epochs": EPOCHS, "batch_size": 16, "optimizer": "sgd",
+               "schedule": "cosine", "early_stopping_patience": 0},
+        models={"cpu_net": {"width": 0.25}}, mlflow={"experiment": "resume"})
+    write_params(tmp_path / "params.yaml", params)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
 
     first = start_train_stage(tmp_path, uri, merge_output=True)

@@ -7,8 +7,8 @@ import signal
 from pathlib import Path
 
 import pytest
-import yaml
 from mlflow import MlflowClient
+from params_data import params_tree, write_params
 from training_data import (
     checkpointed_epoch,
     start_train_stage,
@@ -30,10 +30,10 @@ def _runs(uri: str) -> list:
 
 
 def _write_params(root: Path, train: dict, models: dict) -> None:
-    params = {"train": {"backbones": list(models), "batch_size": 16,
-                        "early_stopping_patience": 0, **train},
-              "models": models, "mlflow": {"experiment": "failures"}}
-    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    write_params(root / "params.yaml", params_tree(
+        train={"backbones": list(models), "batch_size": 16, "early_stopping_patience": 0,
+               **train},
+        models=models, mlflow={"experiment": "failures"}))
 
 
 def test_missing_weights_file_stops_the_stage_before_any_run(tmp_path: Path) -> None:

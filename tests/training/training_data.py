@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from params_data import params_with
 
-from ferflow.config import parse_params
+from ferflow.config import Params
 
 
 def write_arrays(directory: Path, rows: int = 70, seed: int = 0) -> Path:
@@ -30,13 +31,16 @@ def write_arrays(directory: Path, rows: int = 70, seed: int = 0) -> Path:
     return directory
 
 
-def tiny_params(**train: Any) -> Any:
-    """Params for a fast cpu_net run; keyword arguments override `train.*`."""
+def tiny_params(**train: Any) -> Params:
+    """params.yaml cut down to a fast run of a narrow cpu_net: keyword arguments override
+    `train.*`; `models=` gives the backbones to train instead, each section merged onto
+    params.yaml's. The rate stays constant (plateau cannot fire in so few epochs) unless a
+    test sets a schedule."""
     models = train.pop("models", {"cpu_net": {"width": 0.25, "dropout": 0.1}})
     recipe = {"backbones": list(models), "epochs": 2, "batch_size": 16, "optimizer": "adam",
-              "learning_rate": 0.003, "early_stopping_patience": 0,
+              "learning_rate": 0.003, "schedule": "plateau", "early_stopping_patience": 0,
               "augment": {"rotation": 0, "zoom": 0}, **train}
-    return parse_params({"train": recipe, "models": models, "mlflow": {"experiment": "tests"}})
+    return params_with(train=recipe, models=models, mlflow={"experiment": "tests"})
 
 
 @pytest.fixture

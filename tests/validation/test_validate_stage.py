@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from params_data import params_tree, write_params
 from validation_data import build_dataset, edit_lines
 
 SCRIPT = Path(__file__).resolve().parents[2] / "pipeline" / "validate.py"
@@ -18,7 +19,7 @@ def _stage(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def _project(tmp_path: Path) -> Path:
     build_dataset(tmp_path)
-    (tmp_path / "params.yaml").write_text("validate:\n  min_rows: 10\n")
+    write_params(tmp_path / "params.yaml", params_tree(validate={"min_rows": 10}))
     return tmp_path
 
 
@@ -61,7 +62,7 @@ def test_usage_errors_exit_2_and_leave_reports_alone(tmp_path: Path) -> None:
     assert (project / "reports" / "validation.json").read_text() == "previous\n"
     assert sorted(p.name for p in (project / "reports").iterdir()) == ["validation.json"]
 
-    (project / "params.yaml").write_text("validate:\n  max_blank_shares: 0.1\n")
+    write_params(project / "params.yaml", params_tree(validate={"max_blank_shares": 0.1}))
     run = _stage(project)
     assert run.returncode == 2
     assert "validate.max_blank_shares: unknown key" in run.stderr

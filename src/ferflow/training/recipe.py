@@ -9,7 +9,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from ferflow.config import BUILD_KEYS, ModelParams, Params, TrainParams, merge_sections
+from ferflow.config import BUILD_KEYS, ModelParams, Params, TrainParams, backbone_recipe
 from ferflow.errors import FerflowError
 
 
@@ -55,15 +55,33 @@ def _flatten(prefix: str, data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def check_backbone_names(params: Params, backbone: str, available: list[str]) -> None:
+    """Raise FerflowError naming each of `backbone`, `train.backbones` and the `models`
+    sections that the model zoo (`available`) lacks, and listing the zoo.
+
+    Params are checked without the zoo (that would import Keras); this is the first place it
+    is loaded. All names at once: the first train stage then stops before any backbone trains.
+    """
+    names = dict.fromkeys([backbone, *params.train.backbones, *params.models])
+    unknown = [name for name in names if name not in available]
+    if unknown:
+        named = ", ".join(f"{name!r}{_written_at(params, name)}" for name in unknown)
+        raise FerflowError(f"unknown backbone {named}: the model zoo has "
+                           f"{', '.join(available)} (check the spelling in params.yaml)")
+
+
+def _written_at(params: Params, name: str) -> str:
+    places = [place for place, there in (("train.backbones", name in params.train.backbones),
+                                         (f"models.{name}", name in params.models)) if there]
+    return f" ({', '.join(places)})" if places else ""
+
+
 def recipe_for(params: Params, backbone: str, available: list[str]) -> Recipe:
-    """The effective recipe of `backbone`: `train.*` with `models.<backbone>`'s overrides."""
-    if backbone not in available:
-        raise FerflowError(f"unknown backbone {backbone!r}: available are "
-                           f"{', '.join(available)} (params.yaml train.backbones)")
+    """The effective recipe of `backbone`: `train.*` with `models.<backbone>`'s overrides,
+    after checking every backbone name in `params` against the model zoo `available`."""
+    check_backbone_names(params, backbone, available)
     model = params.models.get(backbone, ModelParams())
-    train = TrainParams.model_validate(
-        merge_sections(params.train.model_dump(), model.train_overrides))
-    return Recipe(backbone, train, model)
+    return Recipe(backbone, backbone_recipe(params.train, model), model)
 
 
 def make_optimizer(train: TrainParams, learning_rate: Any) -> keras.optimizers.Optimizer:
