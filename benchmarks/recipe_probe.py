@@ -64,7 +64,7 @@ def main() -> None:
 
 
 def probe() -> None:
-    from ferflow.models import available_models
+    from ferflow.models.zoo import available_models
     from ferflow.training.recipe import recipe_for
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

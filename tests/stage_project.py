@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from ferflow.models import create_model
+from ferflow.models.zoo import create_model
 
 
 def _write_split(project: Path, split: str, x: np.ndarray, y: np.ndarray) -> None:

@@ -150,7 +150,7 @@ def benchmark(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(scores, indent=2))
     elif args.what == "train":
-        from ferflow.models import available_models
+        from ferflow.models.zoo import available_models
         from ferflow.tools.train_benchmark import benchmark_training
 
         names = args.backbones.split(",") if args.backbones else available_models()

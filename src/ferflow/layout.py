@@ -90,8 +90,12 @@ class Layout:
     def run_json(self, backbone: str) -> Path:
         return self.model_dir(backbone) / "run.json"
 
+    @property
+    def train_metrics_dir(self) -> Path:
+        return self.root / "metrics" / "train"
+
     def train_metrics(self, backbone: str) -> Path:
-        return self.root / "metrics" / "train" / f"{backbone}.json"
+        return self.train_metrics_dir / f"{backbone}.json"
 
     def curves_csv(self, backbone: str) -> Path:
         return self.root / "plots" / "train" / f"{backbone}.csv"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from ferflow.models import available_models
+from ferflow.models.zoo import available_models
 
 NARROWEST = 0.0625
 """Every layer at or near the 8-channel floor: the narrow shapes where the crash lived."""

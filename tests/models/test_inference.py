@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from ferflow.errors import FerflowError
-from ferflow.models import create_model
 from ferflow.models.inference import (
     flip,
     load_classifier,
@@ -14,6 +13,7 @@ from ferflow.models.inference import (
     tta_probabilities,
     tta_views,
 )
+from ferflow.models.zoo import create_model
 
 
 @pytest.fixture(scope="module")

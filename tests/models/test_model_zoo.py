@@ -13,15 +13,9 @@ import numpy as np
 import pytest
 
 from ferflow.errors import FerflowError
-from ferflow.models import (
-    HEADS,
-    SquaredHinge,
-    available_models,
-    count_params,
-    create_model,
-    loss_for_head,
-)
+from ferflow.models import HEADS, SquaredHinge, loss_for_head
 from ferflow.models.common import PerImageStandardization
+from ferflow.models.zoo import available_models, count_params, create_model
 
 TINY = 0.125  # narrow enough that all 14 builds + steps stay quick on a shared CPU
 
@@ -173,7 +167,8 @@ def test_builds_and_trains_on_the_jax_backend() -> None:
     # The backend is fixed when keras is first imported, hence a fresh interpreter.
     script = (
         "import numpy as np, keras\n"
-        "from ferflow.models import create_model, loss_for_head, scores_to_probabilities\n"
+        "from ferflow.models import loss_for_head, scores_to_probabilities\n"
+        "from ferflow.models.zoo import create_model\n"
         "assert keras.backend.backend() == 'jax'\n"
         "for head in ('softmax', 'l2svm'):\n"
         "    m = create_model('cpu_net', head=head, width=0.125, seed=0).model\n"

@@ -9,13 +9,8 @@ import numpy as np
 import pytest
 
 from ferflow.errors import FerflowError
-from ferflow.models import (
-    CaffePreprocess,
-    GreyToRGB,
-    create_model,
-    loss_for_head,
-    set_training_phase,
-)
+from ferflow.models import CaffePreprocess, GreyToRGB, loss_for_head
+from ferflow.models.zoo import create_model, set_training_phase
 
 SIZE = 32  # the smallest input both applications accept; keeps ResNet50 quick on a CPU
 

@@ -15,7 +15,7 @@ from PIL import Image
 
 from ferflow.config import SyntheticParams
 from ferflow.data.synthetic import generate_faces
-from ferflow.models import create_model
+from ferflow.models.zoo import create_model
 from ferflow.serving.pyfunc import emotion_model_spec
 from ferflow.tracking.model_registry import CHAMPION, ModelRegistry, register_version
 

@@ -12,7 +12,7 @@ from git_dvc_repo import DVC, commit_all, init_repo, repo_env, run_checked
 
 from ferflow.config import load_params, merge_sections, parse_params
 from ferflow.errors import FerflowError
-from ferflow.models import available_models
+from ferflow.models.zoo import available_models
 from ferflow.tools.overrides import (
     leaf_overrides,
     overrides_for_file,

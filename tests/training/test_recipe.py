@@ -13,7 +13,7 @@ from training_data import tiny_params, write_arrays
 
 from ferflow.errors import FerflowError
 from ferflow.layout import Layout
-from ferflow.models import available_models
+from ferflow.models.zoo import available_models
 from ferflow.tracking.mlflow_service import TrackingService
 from ferflow.training.loop import train_backbone
 from ferflow.training.recipe import (

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from ferflow.config import TrainParams, load_params
-from ferflow.models import available_models
+from ferflow.models.zoo import available_models
 from ferflow.training.recipe import recipe_for
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -71,8 +71,6 @@ def flat_run_metrics(result: dict[str, Any]) -> dict[str, float]:
 def evaluate_backbone(backbone: str, params: EvaluateParams, layout: Layout) -> dict[str, Any]:
     """Evaluate `backbone`'s trained model on val and test; write its metrics, plot data and
     PNGs; log them into the backbone's MLflow run. Returns the metrics written."""
-    from ferflow.models import count_params
-
     run = read_run_ref(layout.run_json(backbone))
     model = load_classifier(layout.model_file(backbone))
     val, test = (load_split(layout.arrays_dir, s) for s in ("val", "test"))
@@ -84,7 +82,7 @@ def evaluate_backbone(backbone: str, params: EvaluateParams, layout: Layout) -> 
 
     result: dict[str, Any] = {
         "backbone": backbone,
-        "params": count_params(model),
+        "params": int(model.count_params()),
         "tta": list(params.tta),
         "val": val_metrics,
         "test": test_metrics,

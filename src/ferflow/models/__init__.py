@@ -1,9 +1,12 @@
-"""Model zoo: `create_model(name, head=...)` builds any registered backbone for 48x48 grey faces.
+"""The models: `ferflow.models.zoo.create_model(name, head=...)` builds any registered backbone
+for 48x48 grey faces; `ferflow.models.inference` loads a saved one and predicts.
 
-Importing this package also registers ferflow's custom layers and losses with Keras, which
-`keras.saving.load_model` needs to read a saved `.keras` model.
+Importing this package registers ferflow's custom layers and losses with Keras, which
+`keras.saving.load_model` needs to read a saved `.keras` model. It does not import the zoo's
+builders, so loading and predicting run none of the families' code.
 """
 
+from ferflow.models.common import PerImageStandardization
 from ferflow.models.heads import (
     HEADS,
     SquaredHinge,
@@ -11,24 +14,13 @@ from ferflow.models.heads import (
     scores_to_probabilities,
 )
 from ferflow.models.pretrained import CaffePreprocess, GreyToRGB
-from ferflow.models.zoo import (
-    BuiltModel,
-    available_models,
-    count_params,
-    create_model,
-    set_training_phase,
-)
 
 __all__ = [
     "HEADS",
-    "BuiltModel",
     "CaffePreprocess",
     "GreyToRGB",
+    "PerImageStandardization",
     "SquaredHinge",
-    "available_models",
-    "count_params",
-    "create_model",
     "loss_for_head",
     "scores_to_probabilities",
-    "set_training_phase",
 ]

@@ -17,8 +17,10 @@ from pathlib import Path
 from ferflow import EMOTIONS
 from ferflow.atomic import write_text
 from ferflow.errors import FerflowError
+from ferflow.layout import Layout
 
-SUMMARY = Path("reports/retrain-summary.md")
+LAYOUT = Layout()
+SUMMARY = LAYOUT.reports_dir / "retrain-summary.md"
 
 
 def _dvc(*args: str, capture: bool = False) -> subprocess.CompletedProcess[str]:
@@ -60,13 +62,13 @@ def _diff(kind: str, base: str, *targets: str) -> str:
 
 
 def _confusion_section() -> str:
-    summary_path = Path("metrics/summary.json")
+    summary_path = LAYOUT.summary
     if not summary_path.exists():
-        return "_no metrics/summary.json: the register stage did not run_"
+        return f"_no {summary_path}: the register stage did not run_"
     summary = json.loads(summary_path.read_text())
     backbone = summary.get("selected", "")
-    image = Path("plots/eval") / str(backbone) / "confusion_matrix.png"
-    pairs = Path("plots/confusion") / f"{backbone}.csv"
+    image = LAYOUT.eval_plots(str(backbone)) / "confusion_matrix.png"
+    pairs = LAYOUT.confusion_csv(str(backbone))
     lines = [f"Selected by validation accuracy: **{backbone}**", ""]
     if image.exists():
         lines.append(f"Confusion matrix image: `{image}` (in the `reports` artifact of this run).")
@@ -83,16 +85,16 @@ def _confusion_section() -> str:
 
 
 def _gate_verdict() -> str:
-    report = Path("reports/validation.json")
+    report = LAYOUT.validation_report
     if not report.exists():
-        return "_no reports/validation.json_"
+        return f"_no {report}_"
     passed = json.loads(report.read_text()).get("success")
-    return "passed" if passed else "**failed** (see reports/validation.json)"
+    return "passed" if passed else f"**failed** (see {report})"
 
 
 def build_summary(base: str, overrides: list[str]) -> str:
-    leaderboard = Path("reports/leaderboard.md")
-    source = Path("data/raw/source.json")
+    leaderboard = LAYOUT.leaderboard
+    source = LAYOUT.source_json
     data = json.loads(source.read_text()) if source.exists() else {}
     shown = " ".join(overrides[1::2]) or "none"
     return "\n\n".join([
@@ -100,11 +102,11 @@ def build_summary(base: str, overrides: list[str]) -> str:
         f"Data: `{data.get('source', '?')}` ({data.get('rows', '?')} rows, sha256 "
         f"`{str(data.get('sha256', '?'))[:12]}`). Overrides: `{shown}`.",
         f"## Metrics vs `{base}`\n\n"
-        + _diff("metrics", base, "metrics/summary.json", "metrics/train"),
+        + _diff("metrics", base, str(LAYOUT.summary), str(LAYOUT.train_metrics_dir)),
         f"Data gate: {_gate_verdict()}",
         f"## Params vs `{base}`\n\n{_diff('params', base)}",
         "## Leaderboard\n\n" + (leaderboard.read_text().strip() if leaderboard.exists()
-                                else "_no reports/leaderboard.md_"),
+                                else f"_no {leaderboard}_"),
         "## Confusion matrix (test split)\n\n" + _confusion_section(),
     ]) + "\n"
 

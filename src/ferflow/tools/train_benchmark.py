@@ -33,7 +33,8 @@ def measure_training(backbone: str, *, width: float, batch_size: int, steps: int
                      warmup: int = 3, augment: bool = True, seed: int = 0) -> Throughput:
     """Images/s of `steps` timed SGD steps on random data, after `warmup` untimed steps
     (graph tracing and memory allocation happen there)."""
-    from ferflow.models import count_params, create_model, loss_for_head
+    from ferflow.models import loss_for_head
+    from ferflow.models.zoo import count_params, create_model
 
     built = create_model(backbone, width=width, seed=seed)
     augmenter = build_augmenter(EVERY_AUGMENTATION if augment else NO_AUGMENTATION, seed=seed)

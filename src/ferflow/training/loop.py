@@ -33,7 +33,7 @@ from ferflow.training.rules import after_epoch
 from ferflow.training.state import TrainState
 
 if TYPE_CHECKING:
-    from ferflow.models import BuiltModel
+    from ferflow.models.zoo import BuiltModel
 
 
 class EpochEnd(keras.callbacks.Callback):
@@ -138,7 +138,7 @@ def _sync_logged_epochs(tracker: TrackingService, state: TrainState) -> None:
 
 def build_for_training(recipe: Recipe) -> tuple[BuiltModel, keras.Model]:
     """The recipe's model (seeded) and the `augment → net` wrapper that `fit` trains."""
-    from ferflow.models import create_model
+    from ferflow.models.zoo import create_model
 
     m = recipe.model
     built = create_model(recipe.backbone, head=m.head, width=m.width, dropout=m.dropout,
@@ -167,7 +167,7 @@ def train_backbone(backbone: str, params: Params, *, layout: Layout,
     made with the same settings and data is resumed, continuing the same MLflow run. Once the
     run is started or resumed, any failure ends it FAILED (its checkpoint stays, so a rerun
     still resumes it)."""
-    from ferflow.models import available_models
+    from ferflow.models.zoo import available_models
 
     recipe = recipe_for(params, backbone, available_models())
     train_set, val_set = (load_split(layout.arrays_dir, s) for s in ("train", "val"))
@@ -211,7 +211,7 @@ def _fit_phases(recipe: Recipe, built: BuiltModel, wrapper: keras.Model, *, stat
                 checkpoints: Checkpoints, tracker: TrackingService, train_set: Split,
                 val_set: Split, interrupts: InterruptCheck) -> None:
     """Fit every phase of the recipe from `state` on (a resumed state skips what it did)."""
-    from ferflow.models import set_training_phase
+    from ferflow.models.zoo import set_training_phase
 
     net = built.model
     targets = keras.utils.to_categorical(train_set.y, len(EMOTIONS))
@@ -254,7 +254,7 @@ def _finish_training(net: keras.Model, state: TrainState, recipe: Recipe, policy
                      train_images: int, *, checkpoints: Checkpoints, tracker: TrackingService,
                      layout: Layout) -> dict[str, Any]:
     """Write the best epoch's model and the stage outputs, log them, end the run FINISHED."""
-    from ferflow.models import count_params
+    from ferflow.models.zoo import count_params
 
     # The best epoch on the validation split is what gets saved, evaluated and registered.
     checkpoints.load_best(net)
