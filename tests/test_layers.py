@@ -70,3 +70,26 @@ def test_no_two_rooms_import_each_other() -> None:
     circles = sorted({tuple(sorted((a, b))) for a in graph for b in graph[a]
                       if reaches(b, a, {b})})
     assert not circles, circles
+
+
+def _importers_of(package: str) -> set[str]:
+    found = set()
+    for path in (SRC / "ferflow").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([node.module or ""] if isinstance(node, ast.ImportFrom)
+                     else [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+            if any(name.split(".")[0] == package for name in names):
+                found.add(_module(path))
+    return found
+
+
+def test_only_tracking_talks_to_mlflow() -> None:
+    # The served model itself is an MLflow PythonModel (serving/pyfunc.py, set by
+    # model_code.py); it defines what is logged, tracking/ logs and loads it.
+    others = {m for m in _importers_of("mlflow") if room(m) != "tracking"}
+    assert others == {"ferflow.serving.pyfunc", "ferflow.serving.model_code"}
+
+
+def test_only_backend_names_a_keras_backend() -> None:
+    for package in ("tensorflow", "jax", "torch"):
+        assert _importers_of(package) <= {"ferflow.backend"}, package
