@@ -3,17 +3,13 @@ history.json, run.json), metrics/train/<backbone>.json, plots/train/<backbone>.{
 one MLflow run. An interrupted run resumes from .ferflow/resume/<backbone>/."""
 
 from ferflow.stage import run_stage, stage_args
-from ferflow.tracking.mlflow_service import TrackingService
-from ferflow.tracking.store import tracking_uri
-from ferflow.training.loop import train_backbone
+from ferflow.training.loop import train_stage
 from ferflow.training.outputs import describe_run
 
 
 def main() -> None:
     stage = stage_args(__doc__, matrix=True)
-    tracker = TrackingService(tracking_uri(), stage.params.mlflow.experiment)
-    print(describe_run(train_backbone(stage.backbone, stage.params, layout=stage.layout,
-                                      tracker=tracker)))
+    print(describe_run(train_stage(stage.backbone, stage.params, layout=stage.layout)))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,8 @@ def write_csv(tmp_path: Path) -> Callable[..., Path]:
 
 
 LONGEST_FIRST = ("pipeline/test_full_pipeline.py", "models/test_crash_canary.py",
-                 "pipeline/test_rerun_after_crash.py", "training/test_parallel_queue.py",
+                 "pipeline/test_rerun_after_crash.py", "training/test_multi_host.py",
+                 "training/test_device_input.py", "training/test_parallel_queue.py",
                  "training/test_train_failures.py", "training/test_resume.py")
 """Test files that take a minute or more, longest first. `make test` runs one worker per core
 and keeps each file on one worker: starting these first lets the short files fill the other

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SUBCOMMANDS = {"benchmark", "check-params", "overrides", "predict", "retrain"}
+SUBCOMMANDS = {"benchmark", "check-params", "gpu-window", "overrides", "predict", "retrain"}
 
 
 @pytest.mark.parametrize("launcher", [[sys.executable, "-m", "ferflow"],

@@ -158,3 +158,43 @@ def benchmark(args: argparse.Namespace) -> int:
                                  batch_size=args.batch_size, steps=args.steps,
                                  augment=not args.no_augment))
     return 0
+
+
+def _gpu_window_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("step", choices=["prepare", "run"],
+                        help="prepare: here, pack the data and fetch the wheels into --folder; "
+                             "run: on the GPU host (or here with --rehearse)")
+    parser.add_argument("--csv", type=Path, default=Path("../shared/data/fer2013-dev.csv.gz"),
+                        help="[prepare] FER2013 CSV or .csv.gz (default: %(default)s)")
+    parser.add_argument("--folder", type=Path, default=Path(".gpuwin"),
+                        help="git-ignored folder that travels as `carry` (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=Path("gpu-window-out"),
+                        help="[run] where the summary and details go ($OUT on the device)")
+    parser.add_argument("--budget-s", type=float, default=420.0,
+                        help="[run] wall seconds for training and evaluating, all backbones "
+                             "together (default: %(default)s)")
+    parser.add_argument("--backbones", help="[run] comma-separated, in training order "
+                        "(default: vgg16, vgg19, resnet18, then the others)")
+    parser.add_argument("--rehearse", action="store_true",
+                        help="[run] tiny widths, two epochs, a few hundred faces: the same "
+                             "script on a CPU")
+
+
+@command("gpu-window", "train and evaluate every backbone with the full recipe in one short "
+         "GPU window (see benchmarks/gpu_window.sh)", _gpu_window_args)
+def gpu_window(args: argparse.Namespace) -> int:
+    from ferflow.tools.gpu_window import prepare, run_window, summary_table
+    from ferflow.tools.travel import PACKED_ARRAYS
+
+    repo = Path(__file__).resolve().parents[2]
+    if args.step == "prepare":
+        print(prepare(args.csv, args.folder, repo))
+    else:
+        from ferflow.tools.gpu_window import PRIORITY
+
+        order = tuple(b.strip() for b in args.backbones.split(",")) if args.backbones \
+            else PRIORITY
+        summary = run_window(args.folder / PACKED_ARRAYS, args.out, budget_s=args.budget_s,
+                             repo=repo, rehearse=args.rehearse, backbones=order)
+        print(summary_table(summary))
+    return 0

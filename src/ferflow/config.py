@@ -193,6 +193,9 @@ class TrainParams(Strict):
     seed: int
     epochs: int = Field(ge=1)
     batch_size: int = Field(ge=1, le=8192)
+    accelerator_batch_size: int | None = Field(
+        ge=1, le=65536, description="batch size where the data lives on the devices (JAX on "
+        "a GPU, or several devices); null = batch_size. The rest of the recipe is the same")
     optimizer: Literal["sgd", "adam"]
     learning_rate: float = Field(gt=0, le=10)
     momentum: float = Field(ge=0, lt=1, description="SGD (Nesterov) momentum")
@@ -203,9 +206,12 @@ class TrainParams(Strict):
     min_learning_rate: float = Field(ge=0)
     label_smoothing: float = Field(ge=0, lt=1)
     class_weights: Literal["none", "balanced"]
+    time_budget_s: float = Field(ge=0, description="training seconds after which the epoch in "
+                                 "progress is the last; 0 = no limit")
     early_stopping_patience: int = Field(ge=0, description="epochs without a better val "
                                          "accuracy before stopping; 0 = off")
-    mixed_precision: bool = Field(description="float16 compute on a GPU; ignored on CPU")
+    mixed_precision: bool = Field(description="on a GPU: bfloat16 compute where it has it "
+                                  "(JAX), else float16 with loss scaling; ignored on CPU")
     augment: AugmentParams
     fine_tune: FineTuneParams
 

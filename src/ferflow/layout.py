@@ -103,9 +103,11 @@ class Layout:
     def curves_png(self, backbone: str) -> Path:
         return self.root / "plots" / "train" / f"{backbone}.png"
 
-    def resume_dir(self, backbone: str) -> Path:
-        """Resume checkpoints: outside DVC's outputs, which DVC deletes before a stage runs."""
-        return self.root / ".ferflow" / "resume" / backbone
+    def resume_dir(self, backbone: str, process: int = 0) -> Path:
+        """Resume checkpoints: outside DVC's outputs, which DVC deletes before a stage runs.
+        Process k > 0 of a multi-host training keeps its own (two may share a host)."""
+        return self.root / ".ferflow" / "resume" / (f"{backbone}@process{process}" if process
+                                                    else backbone)
 
     # evaluate@<backbone>
     def eval_metrics(self, backbone: str) -> Path:

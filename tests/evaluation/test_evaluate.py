@@ -17,7 +17,7 @@ from ferflow.evaluation.evaluate import evaluate_backbone
 from ferflow.evaluation.metrics import classification_metrics
 from ferflow.layout import Layout
 from ferflow.models.inference import load_classifier, predict_probabilities
-from ferflow.tracking.mlflow_service import read_run_ref
+from ferflow.tracking.run_ref import read_run_ref
 
 REPO = Path(__file__).resolve().parents[2]
 

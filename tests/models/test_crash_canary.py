@@ -5,16 +5,21 @@ augmentation layers, the net, the loss, the optimizer, as `fit` runs them) in a 
 When the child dies from a signal, as it did when oneDNN's AVX-512 kernels crashed on a strided
 1x1 convolution (docs/benchmarks.md), the test fails with the backbone's name and the signal
 instead of taking a pytest worker down with it.
+
+Every backbone runs under each tested Keras backend (tests/keras_backends.py), named in the
+test's id and its failure: TensorFlow, the default, and JAX, with TensorFlow hidden.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from keras_backends import BACKENDS, backend_variables
 
 from ferflow.models.zoo import available_models
 
@@ -25,14 +30,16 @@ FERFLOW = str(Path(sys.executable).with_name("ferflow"))
 """The installed `ferflow` command, beside this interpreter (the venv's)."""
 
 CHILD_TIMEOUT_S = 300
-"""Importing TensorFlow, building and compiling the largest backbone takes well under this."""
+"""Starting either backend, building and compiling the largest backbone takes well under
+this."""
 
 
-def run_canary(label: str, argv: list[str]) -> None:
-    """Run `argv` to completion; fail naming `label` and the signal if it dies, the exit code
-    if it fails, or the time-out if it hangs."""
+def run_canary(label: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+    """Run `argv` (in `env`, default this process's) to completion; fail naming `label` and
+    the signal if it dies, the exit code if it fails, or the time-out if it hangs."""
     try:
-        child = subprocess.run(argv, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
+        child = subprocess.run(argv, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S,
+                               env=env)
     except subprocess.TimeoutExpired:
         pytest.fail(f"{label}: no result after {CHILD_TIMEOUT_S} s: the child hung", False)
     tail = "\n".join((child.stdout + child.stderr).splitlines()[-15:])
@@ -46,10 +53,13 @@ def run_canary(label: str, argv: list[str]) -> None:
 
 
 @pytest.mark.parametrize("backbone", available_models())
-def test_backbone_survives_compiled_training_at_the_narrowest_width(backbone: str) -> None:
-    run_canary(f"{backbone} at width {NARROWEST}", [
+@pytest.mark.parametrize("keras_backend", BACKENDS)
+def test_backbone_survives_compiled_training_at_the_narrowest_width(keras_backend: str,
+                                                                   backbone: str) -> None:
+    run_canary(f"{backbone} on {keras_backend} at width {NARROWEST}", [
         FERFLOW, "benchmark", "train", "--backbones", backbone,
-        "--width", str(NARROWEST), "--batch-size", "8", "--steps", "2"])
+        "--width", str(NARROWEST), "--batch-size", "8", "--steps", "2"],
+        env={**os.environ, **backend_variables(keras_backend)})
 
 
 @pytest.mark.parametrize(("code", "reported"), [

@@ -11,6 +11,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from keras_backends import backend_variables
 
 from ferflow.errors import FerflowError
 from ferflow.models import HEADS, SquaredHinge, loss_for_head
@@ -159,14 +160,19 @@ def test_bad_arguments_raise_ferflow_errors(kwargs: dict, message: str) -> None:
         create_model("cpu_net", **kwargs)
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("jax") is None,
-    reason="jax is not installed here; the JAX-backend check runs where it is (GPU hosts)",
-)
 def test_builds_and_trains_on_the_jax_backend() -> None:
-    # The backend is fixed when keras is first imported, hence a fresh interpreter.
+    # JAX is a tested backend: requirements.lock pins it, so a missing jax fails, never skips.
+    assert importlib.util.find_spec("jax") is not None, (
+        "jax is not installed: run `make setup` (requirements.lock pins jax and jaxlib)")
+    # The backend is fixed when keras is first imported, hence a fresh interpreter, which
+    # cannot import TensorFlow (tests/keras_backends.py), as on a host with JAX only.
     script = (
-        "import numpy as np, keras\n"
+        "import importlib, numpy as np, keras\n"
+        "try:\n"
+        "    importlib.import_module('tensorflow')\n"
+        "    raise AssertionError('TensorFlow is importable in the JAX child')\n"
+        "except ModuleNotFoundError:\n"
+        "    pass\n"
         "from ferflow.models import loss_for_head, scores_to_probabilities\n"
         "from ferflow.models.zoo import create_model\n"
         "assert keras.backend.backend() == 'jax'\n"
@@ -179,7 +185,7 @@ def test_builds_and_trains_on_the_jax_backend() -> None:
         "    p = scores_to_probabilities(m.predict(x, verbose=0))\n"
         "    assert p.shape == (4, 7) and np.allclose(p.sum(axis=1), 1, atol=1e-5)\n"
     )
-    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    env = {**os.environ, **backend_variables("jax")}
     result = subprocess.run(
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
     )

@@ -36,7 +36,7 @@ def test_best_epoch_is_the_first_with_the_highest_val_accuracy() -> None:
 def test_early_stopping_after_patience_epochs_without_a_better_one() -> None:
     state, decisions = _run([0.3, 0.5, 0.4, 0.45, 0.6], early_stopping_patience=2)
     assert [d.stop for d in decisions][:4] == [False, False, False, True]
-    assert state.stopped_early
+    assert state.stopped_early and state.stop_reason == "patience"
 
 
 def test_early_stopping_waits_for_the_last_phase() -> None:
@@ -66,3 +66,15 @@ def test_the_rules_load_without_keras() -> None:
     code = ("import sys, ferflow.training.rules; "
             "assert 'keras' not in sys.modules and 'tensorflow' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_the_time_budget_ends_training_in_any_phase() -> None:
+    train = RECIPE.model_copy(update={"time_budget_s": 30.0, "early_stopping_patience": 0})
+    state = TrainState(fingerprint="f", run_id="r", epoch=1, train_time_s=29.0)
+    assert not after_epoch(state, 0.5, 0.1, train, last_phase=False).stop
+    state.epoch, state.train_time_s = 2, 31.0
+    assert after_epoch(state, 0.6, 0.1, train, last_phase=False).stop
+    assert state.stopped_early and state.stop_reason == "time budget"
+    unlimited = RECIPE.model_copy(update={"time_budget_s": 0.0})
+    state = TrainState(fingerprint="f", run_id="r", epoch=1, train_time_s=1e9)
+    assert not after_epoch(state, 0.5, 0.1, unlimited, last_phase=True).stop

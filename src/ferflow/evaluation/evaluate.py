@@ -24,7 +24,8 @@ from ferflow.evaluation.results import write_eval_metrics
 from ferflow.layout import Layout
 from ferflow.models.inference import VIEWS_PER_MODE, load_classifier, tta_probabilities
 from ferflow.progress import Progress
-from ferflow.tracking.mlflow_service import log_into_run, read_run_ref
+from ferflow.tracking.connect import log_into_run
+from ferflow.tracking.run_ref import read_run_ref
 
 ARTIFACT_DIR = "evaluation"
 """Folder of the run's artifacts that holds the evaluation files."""

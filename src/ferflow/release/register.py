@@ -20,13 +20,13 @@ from ferflow.release.selection import (
     load_candidate,
 )
 from ferflow.serving.pyfunc import emotion_model_spec
-from ferflow.tracking.mlflow_service import RunRef, git_commit, read_run_ref
 from ferflow.tracking.model_registry import (
     CHAMPION,
     LoggedModel,
     ModelRegistry,
     load_pyfunc,
 )
+from ferflow.tracking.run_ref import RunRef, git_commit, read_run_ref
 
 MODEL_DESCRIPTION = (
     "Facial-expression classifier for 48x48 grey faces (FER2013 labels: angry, disgust, fear, "

@@ -4,10 +4,7 @@ call that writes to the store retried while a shared SQLite database is locked."
 from __future__ import annotations
 
 import contextlib
-import json
-import os
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,37 +14,12 @@ from mlflow.exceptions import MlflowException
 from mlflow.utils.time import get_current_time_millis
 
 from ferflow.errors import FerflowError
+from ferflow.tracking.run_ref import RunRef, failed_on_error
 from ferflow.tracking.store import artifact_location, retry_locked, store_lock
 
 MAX_BATCH = 100
 """MLflow's limit on params (and a safe size for metrics) per log_batch call."""
 MAX_PARAM_LENGTH = 6000
-
-
-@dataclass(frozen=True)
-class RunRef:
-    """What `models/<backbone>/run.json` records: where the run lives."""
-
-    run_id: str
-    experiment_id: str
-    tracking_uri: str
-
-    def as_dict(self) -> dict[str, str]:
-        return dict(self.__dict__)
-
-
-def read_run_ref(path: str | os.PathLike[str]) -> RunRef:
-    """Read a `run.json` the train stage wrote with `RunRef.as_dict`; FerflowError naming the
-    file when it is missing or incomplete."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return RunRef(str(data["run_id"]), str(data["experiment_id"]), str(data["tracking_uri"]))
-    except FileNotFoundError:
-        raise FerflowError(f"{path}: not found; the train stage writes it (dvc repro)") from None
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise FerflowError(f"{path}: expected JSON with run_id, experiment_id and tracking_uri "
-                           f"({exc!r}); rerun the train stage to rewrite it") from None
 
 
 def log_into_run(run: RunRef, metrics: Mapping[str, float], files: list[Path],
@@ -177,17 +149,9 @@ class TrackingService:
     def finish(self, run_id: str, status: str = "FINISHED") -> None:
         retry_locked(lambda: self.client.set_terminated(run_id, status=status))
 
-    @contextlib.contextmanager
-    def failed_on_error(self, run_id: str) -> Iterator[None]:
-        """End run `run_id` FAILED if the block raises anything (KeyboardInterrupt included),
-        then re-raise. A SIGKILL runs no handler: the run stays RUNNING, and resumable."""
-        try:
-            yield
-        except BaseException:
-            # The block's error is the one to report, not a second one from the store.
-            with contextlib.suppress(Exception):
-                self.finish(run_id, "FAILED")
-            raise
+    def failed_on_error(self, run_id: str) -> contextlib.AbstractContextManager[None]:
+        """End run `run_id` FAILED if the block raises anything, then re-raise."""
+        return failed_on_error(self.finish, run_id)
 
 
 def keras_signature(model: Any) -> Any:
@@ -205,15 +169,17 @@ def keras_signature(model: Any) -> Any:
 
 
 def pinned_requirements() -> list[str]:
-    """The serving requirements of a logged Keras model: keras, its backend, mlflow, numpy."""
+    """The serving requirements of a logged Keras model: keras, its backend, mlflow, numpy.
+    Each group pins its first installed distribution. JAX pins jaxlib too: jax accepts a
+    range of jaxlib versions, so pinning jax alone would not reproduce the trained one."""
     from importlib.metadata import PackageNotFoundError, version
 
     import keras
 
-    backend = {"tensorflow": ("tensorflow-cpu", "tensorflow"), "jax": ("jax",),
-               "torch": ("torch",)}.get(keras.backend.backend(), ())
+    backend = {"tensorflow": [("tensorflow-cpu", "tensorflow")], "jax": [("jax",), ("jaxlib",)],
+               "torch": [("torch",)]}.get(keras.backend.backend(), [])
     pins = []
-    for names in (("keras",), backend, ("mlflow",), ("numpy",)):
+    for names in (("keras",), *backend, ("mlflow",), ("numpy",)):
         for dist in names:
             try:
                 pins.append(f"{dist}=={version(dist)}")
@@ -221,19 +187,3 @@ def pinned_requirements() -> list[str]:
             except PackageNotFoundError:
                 continue
     return pins
-
-
-def git_commit(cwd: Path | None = None) -> str:
-    """HEAD of the checkout being run (an experiment's own commit in a DVC temp copy)."""
-    import subprocess
-
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
-                              text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def dvc_experiment_name() -> str | None:
-    """The DVC experiment being run, when there is one (DVC sets DVC_EXP_NAME)."""
-    return os.environ.get("DVC_EXP_NAME") or None

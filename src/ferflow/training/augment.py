@@ -124,13 +124,15 @@ def build_augmenter(params: AugmentParams, seed: int | None = None) -> keras.Seq
     if params.flip or params.rotation > 0 or params.zoom > 0 or params.shift > 0:
         # Horizontal flips only: a mirrored face keeps its expression, an upside-down one is
         # unnatural. A shift with reflected borders is a random crop that keeps the 48x48 size.
+        # float32 under a mixed policy too: bfloat16 would round the warp's sampling points.
         layers.append(RandomAffine(params.flip, params.rotation, params.zoom, params.shift,
-                                   seed=seed, name="affine"))
+                                   seed=seed, name="affine", dtype="float32"))
     if params.erasing > 0:
         # Its own seed: two generators seeded alike draw the same numbers, which would tie
         # where a face is erased to how it was warped.
         layers.append(RandomErasing(params.erasing, params.erasing_max_area,
-                                    seed=None if seed is None else seed + 1, name="erase"))
+                                    seed=None if seed is None else seed + 1, name="erase",
+                                    dtype="float32"))
     return keras.Sequential(layers, name="augment")
 
 

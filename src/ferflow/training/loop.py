@@ -4,7 +4,6 @@ track it in MLflow, and write the stage outputs. Resumes an interrupted training
 from __future__ import annotations
 
 import contextlib
-import math
 import signal
 import time
 from collections.abc import Iterator
@@ -12,19 +11,21 @@ from typing import TYPE_CHECKING, Any
 
 import keras
 
-from ferflow import EMOTIONS, backend
+from ferflow import backend
 from ferflow.config import Params, TrainParams
-from ferflow.data.arrays import Split, load_split
+from ferflow.data.arrays import load_split
 from ferflow.data.source_record import data_sha256
 from ferflow.layout import Layout
 from ferflow.progress import is_interactive
-from ferflow.tracking.mlflow_service import TrackingService, dvc_experiment_name, git_commit
+from ferflow.tracking.connect import open_tracker
+from ferflow.tracking.run_ref import dvc_experiment_name, git_commit
+from ferflow.tracking.store import tracking_uri
 from ferflow.training.augment import build_augmenter, training_model
 from ferflow.training.checkpoint import Checkpoints, fingerprint
+from ferflow.training.inputs import FitInputs, fit_inputs
 from ferflow.training.outputs import CURVES, write_outputs
 from ferflow.training.recipe import (
     Recipe,
-    balanced_class_weights,
     learning_rate_for,
     make_optimizer,
     recipe_for,
@@ -34,15 +35,20 @@ from ferflow.training.state import TrainState
 
 if TYPE_CHECKING:
     from ferflow.models.zoo import BuiltModel
+    from ferflow.tracking.folder import FolderTracker
+    from ferflow.tracking.mlflow_service import TrackingService
+
+    Tracker = TrackingService | FolderTracker
 
 
 class EpochEnd(keras.callbacks.Callback):
     """After each epoch: record history, apply the epoch rules (best epoch, plateau, early
     stop), checkpoint, then log the epoch to MLflow (in that order, so a resumed run re-logs
-    nothing and `_sync_logged_epochs` fills what a kill skipped)."""
+    nothing and `_sync_logged_epochs` fills what a kill skipped). Without a tracker (process
+    1.. of a multi-host training) it neither logs nor prints."""
 
     def __init__(self, *, state: TrainState, recipe: Recipe, net: keras.Model,
-                 checkpoints: Checkpoints, tracker: TrackingService, last_phase: bool,
+                 checkpoints: Checkpoints, tracker: Tracker | None, last_phase: bool,
                  total_epochs: int, images_per_epoch: int) -> None:
         super().__init__()
         self.state, self.recipe, self.net = state, recipe, net
@@ -57,7 +63,9 @@ class EpochEnd(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs or {}
         state = self.state
-        elapsed = time.monotonic() - self.started
+        # Process 0's clock on every process of a multi-host training, so that all of them
+        # take the same decisions (a time budget) and stay in lock-step.
+        elapsed = backend.same_on_every_process(time.monotonic() - self.started)
         optimizer = self.model.optimizer
         values = {k: float(logs[k]) for k in CURVES}
         values["learning_rate"] = _current_lr(optimizer)
@@ -76,6 +84,8 @@ class EpochEnd(keras.callbacks.Callback):
             self.model.stop_training = True
 
         self.checkpoints.save(state, self.net, optimizer, decision.improved)
+        if self.tracker is None:
+            return
         self.tracker.log_epoch(state.run_id, state.epoch, values)
         if not is_interactive():
             print(f"train {self.recipe.backbone} epoch {state.epoch}/{self.total_epochs}: "
@@ -128,7 +138,7 @@ def _current_lr(optimizer: keras.optimizers.Optimizer) -> float:
     return float(keras.ops.convert_to_numpy(lr))
 
 
-def _sync_logged_epochs(tracker: TrackingService, state: TrainState) -> None:
+def _sync_logged_epochs(tracker: Tracker, state: TrainState) -> None:
     """Log epochs the checkpoint has but MLflow lacks (a kill between checkpoint and log)."""
     logged = tracker.logged_epochs(state.run_id, "val_accuracy")
     for epoch in range(logged + 1, state.epoch + 1):
@@ -149,37 +159,65 @@ def build_for_training(recipe: Recipe) -> tuple[BuiltModel, keras.Model]:
 
 
 def compile_phase(wrapper: keras.Model, built: BuiltModel, train: TrainParams, base_lr: float,
-                  epochs: int, steps_per_epoch: int) -> None:
+                  epochs: int, steps_per_epoch: int,
+                  accuracy: type[keras.metrics.Metric] = keras.metrics.CategoricalAccuracy
+                  ) -> None:
     """Compile `wrapper` for one training phase: the recipe's optimizer and schedule over
-    `epochs`, the head's loss, and accuracy."""
+    `epochs`, the head's loss, and `accuracy` (the one the inputs need: `FitInputs`)."""
     from ferflow.models import loss_for_head
 
     lr = learning_rate_for(train, base_lr, epochs, steps_per_epoch)
     wrapper.compile(optimizer=make_optimizer(train, lr),
                     loss=loss_for_head(built.head, train.label_smoothing),
-                    metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
+                    metrics=[accuracy(name="accuracy")])
+
+
+def train_stage(backbone: str, params: Params, *, layout: Layout) -> dict[str, Any]:
+    """train@<backbone> as pipeline/train.py runs it: join the other processes of a multi-host
+    training first (FERFLOW_COORDINATOR, ...: `backend.join_processes`), then train; only
+    process 0 opens the tracking store ($MLFLOW_TRACKING_URI)."""
+    processes = backend.join_processes()
+    tracker = (open_tracker(tracking_uri(), params.mlflow.experiment) if processes.primary
+               else None)
+    return train_backbone(backbone, params, layout=layout, tracker=tracker)
 
 
 def train_backbone(backbone: str, params: Params, *, layout: Layout,
-                   tracker: TrackingService) -> dict[str, Any]:
+                   tracker: Tracker | None) -> dict[str, Any]:
     """Train `backbone` with its effective recipe and write every output under `layout`;
     returns the metrics written to its train metrics file. A checkpoint in its resume folder
     made with the same settings and data is resumed, continuing the same MLflow run. Once the
     run is started or resumed, any failure ends it FAILED (its checkpoint stays, so a rerun
-    still resumes it)."""
+    still resumes it).
+
+    With several devices it trains data parallel over all of them. In a multi-host training
+    (`backend.join_processes`) every process runs this in lock-step on its own copy of the
+    data; only process 0 has a `tracker` (the others pass None), logs and writes the outputs,
+    and no process resumes (all of them would have to find the same checkpoint)."""
     from ferflow.models.zoo import available_models
 
+    processes = backend.join_processes()
+    if (tracker is None) == processes.primary:
+        raise ValueError(f"process {processes.index} of {processes.count} "
+                         f"{'needs' if processes.primary else 'must not have'} a tracker")
     recipe = recipe_for(params, backbone, available_models())
     train_set, val_set = (load_split(layout.arrays_dir, s) for s in ("train", "val"))
+    backend.use_all_devices()
     policy = backend.configure_precision(recipe.train.mixed_precision)
-    # Built before any run exists: a missing or broken weights file stops here, not in a run.
+    # Built before any run exists: a missing or broken weights file stops here, not in a run,
+    # and so does a batch size that the devices cannot split.
     built, wrapper = build_for_training(recipe)
+    inputs = fit_inputs(train_set, val_set, recipe.train)
 
-    checkpoints = Checkpoints(layout.resume_dir(backbone))
+    checkpoints = Checkpoints(layout.resume_dir(backbone, processes.index))
+    if tracker is None:
+        return _train_in_lock_step(recipe, built, wrapper, policy, checkpoints=checkpoints,
+                                   inputs=inputs, train_images=len(train_set.y), layout=layout)
     stamp = fingerprint(recipe, [layout.arrays("train"), layout.arrays("val")],
                         tracker.tracking_uri)
-    state = checkpoints.load(stamp)
-    previous = state.run_id if state else checkpoints.run_for(stamp)
+    resumable = processes.count == 1
+    state = checkpoints.load(stamp) if resumable else None
+    previous = state.run_id if state else checkpoints.run_for(stamp) if resumable else None
     if previous is not None and tracker.resume_run(previous):
         run_id, new_run = previous, False
     else:
@@ -197,29 +235,40 @@ def train_backbone(backbone: str, params: Params, *, layout: Layout,
             print(f"train {backbone}: resuming after epoch {state.epoch} "
                   f"(MLflow run {run_id}) from {checkpoints.current}", flush=True)
             _sync_logged_epochs(tracker, state)
+        with backend.failing_on_lost_process(lambda: tracker.finish(run_id, "FAILED")):
+            with watching_interrupts() as interrupts:
+                _fit_phases(recipe, built, wrapper, state=state, checkpoints=checkpoints,
+                            tracker=tracker, inputs=inputs, interrupts=interrupts)
+            metrics = _finish_training(built.model, state, recipe, policy, len(train_set.y),
+                                       checkpoints=checkpoints, tracker=tracker, layout=layout)
+    checkpoints.clear()
+    return metrics
+
+
+def _train_in_lock_step(recipe: Recipe, built: BuiltModel, wrapper: keras.Model, policy: str,
+                        *, checkpoints: Checkpoints, inputs: FitInputs, train_images: int,
+                        layout: Layout) -> dict[str, Any]:
+    """Process 1.. of a multi-host training: the same phases, epochs and steps as process 0,
+    whose collectives need it, but untracked; its own checkpoints hold the best epoch's
+    weights, which every process loads together at the end."""
+    state = TrainState(fingerprint="", run_id="")
+    with backend.failing_on_lost_process():
         with watching_interrupts() as interrupts:
             _fit_phases(recipe, built, wrapper, state=state, checkpoints=checkpoints,
-                        tracker=tracker, train_set=train_set, val_set=val_set,
-                        interrupts=interrupts)
-        metrics = _finish_training(built.model, state, recipe, policy, len(train_set.y),
-                                   checkpoints=checkpoints, tracker=tracker, layout=layout)
+                        tracker=None, inputs=inputs, interrupts=interrupts)
+        metrics = _finish_training(built.model, state, recipe, policy, train_images,
+                                   checkpoints=checkpoints, tracker=None, layout=layout)
     checkpoints.clear()
     return metrics
 
 
 def _fit_phases(recipe: Recipe, built: BuiltModel, wrapper: keras.Model, *, state: TrainState,
-                checkpoints: Checkpoints, tracker: TrackingService, train_set: Split,
-                val_set: Split, interrupts: InterruptCheck) -> None:
+                checkpoints: Checkpoints, tracker: Tracker | None, inputs: FitInputs,
+                interrupts: InterruptCheck) -> None:
     """Fit every phase of the recipe from `state` on (a resumed state skips what it did)."""
     from ferflow.models.zoo import set_training_phase
 
     net = built.model
-    targets = keras.utils.to_categorical(train_set.y, len(EMOTIONS))
-    val_targets = keras.utils.to_categorical(val_set.y, len(EMOTIONS))
-    class_weight = (balanced_class_weights(train_set.y, len(EMOTIONS))
-                    if recipe.train.class_weights == "balanced" else None)
-    batch = recipe.train.batch_size
-    steps = math.ceil(len(train_set.y) / batch)
     phases = recipe.phases()
     total = phases[-1][2]
     restored = False
@@ -227,7 +276,8 @@ def _fit_phases(recipe: Recipe, built: BuiltModel, wrapper: keras.Model, *, stat
         if state.stopped_early or state.epoch >= end:
             continue  # finished before the interruption
         set_training_phase(built, phase)
-        compile_phase(wrapper, built, recipe.train, base_lr, end - first, steps)
+        compile_phase(wrapper, built, recipe.train, base_lr, end - first, inputs.steps,
+                      inputs.accuracy)
         if state.epoch > 0 and not restored:
             # The optimizer's state belongs to the phase it was saved in; a new phase starts
             # a fresh optimizer at its own learning rate.
@@ -239,25 +289,28 @@ def _fit_phases(recipe: Recipe, built: BuiltModel, wrapper: keras.Model, *, stat
             state.phase, state.plateau_wait = phase, 0
         callback = EpochEnd(state=state, recipe=recipe, net=net, checkpoints=checkpoints,
                             tracker=tracker, last_phase=phase == phases[-1][0],
-                            total_epochs=total, images_per_epoch=len(train_set.y))
-        wrapper.fit(train_set.x, targets, batch_size=batch, epochs=end,
-                    initial_epoch=state.epoch, validation_data=(val_set.x, val_targets),
-                    class_weight=class_weight, shuffle=True, callbacks=[interrupts, callback],
-                    verbose=1 if is_interactive() else 0)
-        if state.stopped_early:
-            print(f"train {recipe.backbone}: stopped early after epoch {state.epoch}: no "
-                  f"better val accuracy for {recipe.train.early_stopping_patience} epochs",
+                            total_epochs=total, images_per_epoch=inputs.images)
+        wrapper.fit(**inputs.arguments, epochs=end, initial_epoch=state.epoch,
+                    callbacks=[interrupts, callback, *inputs.callbacks],
+                    verbose=1 if is_interactive() and tracker is not None else 0)
+        if state.stopped_early and tracker is not None:
+            why = (f"{recipe.train.time_budget_s:g} s of training (train.time_budget_s)"
+                   if state.stop_reason == "time budget" else
+                   f"no better val accuracy for {recipe.train.early_stopping_patience} epochs")
+            print(f"train {recipe.backbone}: stopped after epoch {state.epoch}: {why}",
                   flush=True)
 
 
 def _finish_training(net: keras.Model, state: TrainState, recipe: Recipe, policy: str,
-                     train_images: int, *, checkpoints: Checkpoints, tracker: TrackingService,
+                     train_images: int, *, checkpoints: Checkpoints, tracker: Tracker | None,
                      layout: Layout) -> dict[str, Any]:
-    """Write the best epoch's model and the stage outputs, log them, end the run FINISHED."""
+    """Write the best epoch's model and the stage outputs, log them, end the run FINISHED
+    (without a tracker: only load the best epoch's weights)."""
     from ferflow.models.zoo import count_params
 
     # The best epoch on the validation split is what gets saved, evaluated and registered.
     checkpoints.load_best(net)
+    backend.finish_processes()  # the last step all processes of a multi-host training take
     backbone = recipe.backbone
     metrics = {
         "backbone": backbone,
@@ -265,6 +318,7 @@ def _finish_training(net: keras.Model, state: TrainState, recipe: Recipe, policy
         "best_epoch": state.best_epoch,
         "epochs_run": state.epoch,
         "stopped_early": state.stopped_early,
+        "stopped_by": state.stop_reason,
         "train_time_s": round(state.train_time_s, 3),
         "images_per_s": round(state.images_seen / state.train_time_s, 1)
         if state.train_time_s else 0.0,
@@ -272,6 +326,8 @@ def _finish_training(net: keras.Model, state: TrainState, recipe: Recipe, policy
         "train_images": train_images,
         "precision": policy,
     }
+    if tracker is None:
+        return metrics
     run_id = state.run_id
     write_outputs(net, state, metrics, tracker.ref(run_id), layout, backbone)
     tracker.log_metrics(run_id, {k: float(metrics[k]) for k in (

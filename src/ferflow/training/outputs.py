@@ -15,7 +15,7 @@ import keras
 from ferflow.atomic import atomic_path, write_json, write_text
 from ferflow.errors import FerflowError
 from ferflow.layout import Layout
-from ferflow.tracking.mlflow_service import RunRef
+from ferflow.tracking.run_ref import RunRef
 from ferflow.training.state import TrainState
 
 CURVES = ("loss", "accuracy", "val_loss", "val_accuracy")

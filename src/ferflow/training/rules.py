@@ -17,7 +17,8 @@ class EpochDecision:
     learning_rate: float | None
     """The rate for the next epoch when a plateau lowers it, else None (unchanged)."""
     stop: bool
-    """No better val accuracy for `early_stopping_patience` epochs of the last phase."""
+    """No better val accuracy for `early_stopping_patience` epochs of the last phase, or the
+    training time reached `time_budget_s` (then no later phase runs either)."""
 
 
 def after_epoch(state: TrainState, val_accuracy: float, learning_rate: float,
@@ -38,7 +39,8 @@ def after_epoch(state: TrainState, val_accuracy: float, learning_rate: float,
             new_rate = max(learning_rate * train.plateau_factor, train.min_learning_rate)
         state.plateau_wait = 0
     patience = train.early_stopping_patience
-    stop = bool(last_phase and patience and state.since_best >= patience)
-    if stop:
-        state.stopped_early = True
-    return EpochDecision(improved, new_rate, stop)
+    if last_phase and patience and state.since_best >= patience:
+        state.stopped_early, state.stop_reason = True, "patience"
+    elif train.time_budget_s and state.train_time_s >= train.time_budget_s:
+        state.stopped_early, state.stop_reason = True, "time budget"
+    return EpochDecision(improved, new_rate, state.stopped_early)

@@ -21,5 +21,7 @@ class TrainState:
     since_best: int = 0
     plateau_wait: int = 0
     stopped_early: bool = False
+    stop_reason: str = ""
+    """Why training stopped before its last epoch: "patience" or "time budget"."""
     train_time_s: float = 0.0
     images_seen: int = 0
