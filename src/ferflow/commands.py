@@ -174,8 +174,11 @@ def benchmark(args: argparse.Namespace) -> int:
 
         from ferflow.config import load_params
         from ferflow.models.zoo import available_models
-        from ferflow.tools.train_benchmark import (as_records, benchmark_training,
-                                                   default_device_counts)
+        from ferflow.tools.train_benchmark import (
+            as_records,
+            benchmark_training,
+            default_device_counts,
+        )
 
         names = args.backbones.split(",") if args.backbones else available_models()
         devices = (_counts("--devices", args.devices) if args.devices

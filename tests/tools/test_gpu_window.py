@@ -41,6 +41,10 @@ def test_rehearsal_trains_evaluates_and_brings_back_few_files(tmp_path: Path) ->
     summary = json.loads((out / "summary.json").read_text())
     assert summary["keras_backend"] == "jax" and summary["rehearsal"]
     assert list(summary["backbones"]) == ["vgg16", "cpu_net"]
+    # The throughput check first: ferflow benchmark train's measurement of vgg19.
+    throughput = summary["throughput"]
+    assert throughput["backbone"] == "vgg19" and throughput["images_per_s"] > 0
+    assert 0 <= throughput["input_wait_share"] < 1 and throughput["precision"] == "float32"
     for result in summary["backbones"].values():
         assert result["epochs_run"] == 2 and result["images_per_s"] > 0
         assert 0 <= result["test_accuracy_flip"] <= 1
@@ -48,4 +52,5 @@ def test_rehearsal_trains_evaluates_and_brings_back_few_files(tmp_path: Path) ->
         names = tar.getnames()
     assert "metrics/eval/vgg16.json" in names and "plots/train/cpu_net.png" in names
     assert not [n for n in names if n.endswith(".keras")]
-    assert "| vgg16 | 2 (all) |" in (out / "summary.md").read_text()
+    table = (out / "summary.md").read_text()
+    assert "| vgg16 | 2 (all) |" in table and "Throughput: vgg19 trains " in table

@@ -37,6 +37,10 @@ REHEARSAL = {"train": {"epochs": 2, "batch_size": 32, "early_stopping_patience":
              "models": {b: {"width": 0.0625, "epochs": 2} for b in PRIORITY}}
 """`--rehearse`: the same script on CPU in a minute or two: tiny widths, two epochs."""
 REHEARSAL_ROWS = {"train": 280, "val": 70, "test": 70}
+THROUGHPUT = {"backbone": "vgg19", "width": 1.0, "batch_size": 1024, "steps": 20}
+"""First, a throughput check against the issue's target (20,000 images/s for vgg19 at width
+1.0): `ferflow benchmark train`'s measurement, in the recipe's precision."""
+REHEARSAL_THROUGHPUT = {"backbone": "vgg19", "width": 0.0625, "batch_size": 8, "steps": 2}
 
 
 def window_params(repo: Path, rehearse: bool) -> Any:
@@ -89,7 +93,9 @@ def run_window(packed: Path, out: Path, *, budget_s: float, repo: Path, rehearse
     tracker = FolderTracker(f"folder:{work / 'runs'}", "gpu-window")
     summary: dict[str, Any] = {"device": backend.device_description(),
                                "keras_backend": backend.backend_name(), "rows": rows,
-                               "budget_s": budget_s, "rehearsal": rehearse, "backbones": {}}
+                               "budget_s": budget_s, "rehearsal": rehearse,
+                               "throughput": _throughput(params, rehearse), "backbones": {}}
+    _write_summary(summary, out)
     for i, backbone in enumerate(backbones):
         left = deadline - time.monotonic()
         share = left / (len(backbones) - i) if i >= 3 else left / max(1, 3 - i)
@@ -121,6 +127,16 @@ def run_window(packed: Path, out: Path, *, budget_s: float, repo: Path, rehearse
     return summary
 
 
+def _throughput(params: Any, rehearse: bool) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    from ferflow.tools.train_benchmark import measure_training
+
+    check = dict(REHEARSAL_THROUGHPUT if rehearse else THROUGHPUT)
+    backbone = check.pop("backbone")
+    return asdict(measure_training(backbone, params.train, devices=1, **check))
+
+
 def _write_summary(summary: dict[str, Any], out: Path) -> None:
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     (out / "summary.md").write_text(summary_table(summary), encoding="utf-8")
@@ -130,6 +146,7 @@ def summary_table(summary: dict[str, Any]) -> str:
     lines = [f"GPU window on {summary['device']} ({summary['keras_backend']}), "
              f"{summary['rows']['train']} train faces, budget {summary['budget_s']:.0f} s"
              + (" (rehearsal)" if summary["rehearsal"] else ""), "",
+             _throughput_line(summary["throughput"]), "",
              "| backbone | epochs | images/s | precision | best val (epoch) | test | test flip "
              "| test ten-crop | wall s |", "| --- " * 9 + "|"]
     for name, r in summary["backbones"].items():
@@ -142,6 +159,12 @@ def summary_table(summary: dict[str, Any]) -> str:
                      f"{r['test_accuracy']:.3f} | {r['test_accuracy_flip']:.3f} | "
                      f"{r['test_accuracy_ten_crop']:.3f} | {r['wall_s']:.0f} |")
     return "\n".join(lines) + "\n"
+
+
+def _throughput_line(t: dict[str, Any]) -> str:
+    return (f"Throughput: {t['backbone']} trains {t['images_per_s']:,.0f} images/s "
+            f"({t['precision']}, batch {t['batch_size']}, {t['input_path']} input, "
+            f"{100 * (t['input_wait_share'] or 0):.1f}% of step time waiting for input).")
 
 
 def prepare(csv: Path, folder: Path, repo: Path) -> str:

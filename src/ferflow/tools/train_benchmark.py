@@ -45,6 +45,8 @@ class Throughput:
     step (TensorFlow's input pipeline), so that no wait shows between steps."""
     input_path: str
     """`numpy` (Keras' input path from host arrays) or `device` (`DeviceBatches`)."""
+    precision: str
+    """Keras' dtype policy: float32, or mixed_bfloat16 / mixed_float16 on a GPU."""
 
 
 class StepClock(keras.callbacks.Callback):
@@ -82,6 +84,7 @@ def measure_training(backbone: str, train: TrainParams, *, devices: int, width: 
     from ferflow.models import loss_for_head
     from ferflow.models.zoo import count_params, create_model
 
+    precision = backend.configure_precision(train.mixed_precision)
     batch = batch_size * devices
     train = train.model_copy(update={"batch_size": batch, "accelerator_batch_size": batch,
                                      "class_weights": "none"})
@@ -101,7 +104,7 @@ def measure_training(backbone: str, train: TrainParams, *, devices: int, width: 
     wait = clock.waited / elapsed if backend.input_fetched_between_steps() else None
     return Throughput(backbone, devices, batch, count_params(built.model),
                       steps * batch / elapsed, wait,
-                      "device" if backend.input_on_device() else "numpy")
+                      "device" if backend.input_on_device() else "numpy", precision)
 
 
 def default_device_counts() -> list[int]:
@@ -120,12 +123,12 @@ def benchmark_training(backbones: list[str], train: TrainParams, *, devices: lis
     backend and precision, and its rows."""
     for count in devices:
         backend.check_device_count(count)
-    precision = backend.configure_precision(train.mixed_precision)
     rows = [measure_training(b, train, devices=n, width=width, batch_size=batch_size,
                              steps=steps, augment=augment)
             for b in backbones for n in devices]
     lines = [f"training throughput on {backend.device_description()} "
-             f"(keras {keras.__version__}, {backend.backend_name()} backend, {precision}), "
+             f"(keras {keras.__version__}, {backend.backend_name()} backend, "
+             f"{rows[0].precision}), "
              f"width {width}, batch {batch_size} per device, {steps} timed steps, "
              f"augmentation {'on' if augment else 'off'}",
              f"{'backbone':<12} {'devices':>7} {'batch':>6} {'params':>12} {'images/s':>10} "
