@@ -30,21 +30,22 @@ def test_building_the_parser_loads_no_framework() -> None:
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
-def test_overrides_prints_dvc_set_arguments(tmp_path: Path) -> None:
-    config = tmp_path / "short.yaml"
-    config.write_text("train:\n  epochs: 3\nmodels:\n  cpu_net:\n    width: 0.5\n")
-    done = subprocess.run([sys.executable, "-m", "ferflow", "overrides", str(config),
+def _overrides(tmp_path: Path, config_text: str) -> subprocess.CompletedProcess[str]:
+    """`ferflow overrides` of a config holding `config_text`, against the project's params."""
+    config = tmp_path / "config.yaml"
+    config.write_text(config_text)
+    return subprocess.run([sys.executable, "-m", "ferflow", "overrides", str(config),
                            "--params", str(ROOT / "params.yaml")],
                           capture_output=True, text=True, timeout=120)
+
+
+def test_overrides_prints_dvc_set_arguments(tmp_path: Path) -> None:
+    done = _overrides(tmp_path, "train:\n  epochs: 3\nmodels:\n  cpu_net:\n    width: 0.5\n")
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["-S", "train.epochs=3", "-S", "models.cpu_net.width=0.5"]
 
 
 def test_overrides_names_a_bad_key_in_one_paragraph(tmp_path: Path) -> None:
-    config = tmp_path / "typo.yaml"
-    config.write_text("train:\n  epoch: 3\n")
-    done = subprocess.run([sys.executable, "-m", "ferflow", "overrides", str(config),
-                           "--params", str(ROOT / "params.yaml")],
-                          capture_output=True, text=True, timeout=120)
+    done = _overrides(tmp_path, "train:\n  epoch: 3\n")
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.startswith("ferflow: error: ") and "train.epoch: unknown key" in done.stderr

@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ferflow.errors import FerflowError
+
 # mkstemp/mkdtemp create owner-only paths; outputs should get the usual permissions instead.
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -95,3 +97,15 @@ def write_text(target: str | os.PathLike[str], text: str) -> None:
 def write_json(target: str | os.PathLike[str], data: Any) -> None:
     """Atomically write `data` as indented, key-sorted JSON (stable diffs for DVC metrics)."""
     write_text(target, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def read_stage_json(path: Path, stage: str) -> Any:
+    """A JSON output of DVC stage `stage` (e.g. `train@cpu_net`), as `write_json` wrote it;
+    FerflowError naming the file and the stage to rerun when it is missing or broken."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FerflowError(f"{path}: not found; the {stage} stage writes it "
+                           f"(dvc repro {stage})") from None
+    except json.JSONDecodeError as exc:
+        raise FerflowError(f"{path}: not valid JSON ({exc}); rerun {stage}") from None

@@ -12,8 +12,7 @@ from typing import Any
 
 import keras
 
-from ferflow.atomic import atomic_path, write_json, write_text
-from ferflow.errors import FerflowError
+from ferflow.atomic import atomic_path, read_stage_json, write_json, write_text
 from ferflow.layout import Layout
 from ferflow.tracking.run_ref import RunRef
 from ferflow.training.state import TrainState
@@ -53,14 +52,7 @@ def write_outputs(net: keras.Model, state: TrainState, metrics: dict[str, Any], 
 
 def read_train_metrics(layout: Layout, backbone: str) -> dict[str, Any]:
     """`metrics/train/<b>.json`; FerflowError naming the file when it is missing or broken."""
-    path = layout.train_metrics(backbone)
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FerflowError(f"{path}: not found; the train@{backbone} stage writes it "
-                           f"(dvc repro train@{backbone})") from None
-    except json.JSONDecodeError as exc:
-        raise FerflowError(f"{path}: not valid JSON ({exc}); rerun train@{backbone}") from None
+    return read_stage_json(layout.train_metrics(backbone), f"train@{backbone}")
 
 
 def curves_csv(history: dict[str, Any]) -> str:
