@@ -18,9 +18,6 @@ from pathlib import Path
 import pytest
 from keras_backends import backend_variables
 
-from ferflow.tools import train_benchmark
-from ferflow.tools.train_benchmark import StepClock
-
 FERFLOW = str(Path(sys.executable).with_name("ferflow"))
 FOUR_DEVICES = {"XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
 TINY = ["--backbones", "shallow_cnn", "--width", "0.0625", "--batch-size", "4", "--steps", "2"]
@@ -31,18 +28,6 @@ def _benchmark(keras_backend: str, *options: str, extra: dict[str, str] | None =
     env = {**os.environ, **backend_variables(keras_backend), **(extra or {})}
     return subprocess.run([FERFLOW, "benchmark", "train", *TINY, *options], env=env,
                           capture_output=True, text=True, timeout=300)
-
-
-def test_step_clock_times_the_steps_after_warm_up_and_the_gaps_between_them(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    times = iter([0.0, 1.0, 1.5, 2.5, 3.0, 4.0])  # begin/end of steps 0, 1 and 2
-    monkeypatch.setattr(train_benchmark.time, "perf_counter", lambda: next(times))
-    clock = StepClock(warmup=1)
-    for step in range(3):
-        clock.on_train_batch_begin(step)
-        clock.on_train_batch_end(step, {"loss": 0.5})
-    # Step 0 is warm-up; steps 1 and 2 run from 1.5 to 4.0 with 0.5 s between them.
-    assert (clock.start, clock.end, clock.waited) == (1.5, 4.0, 0.5)
 
 
 @pytest.mark.slow

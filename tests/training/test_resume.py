@@ -1,4 +1,5 @@
-"""kill -9 in the middle of a training, start it again: it resumes, in the same MLflow run."""
+"""kill -9 in the middle of a training, start it again: it resumes, in the same MLflow run,
+and a time-budgeted training keeps the plan its warm-up made (no second warm-up)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,9 @@ def test_training_killed_with_sigkill_resumes_from_its_checkpoint(tmp_path: Path
     write_arrays(tmp_path / "data" / "arrays", rows=420)
     params = params_tree(
         train={"backbones": ["cpu_net"], "epochs": EPOCHS, "batch_size": 16, "optimizer": "sgd",
-               "schedule": "cosine", "early_stopping_patience": 0},
+               "schedule": "cosine", "early_stopping_patience": 0,
+               # An hour buys far more than EPOCHS: the plan is the cap, whatever the pace.
+               "time_budget_s": 3600},
         models={"cpu_net": {"width": 0.25}}, mlflow={"experiment": "resume"})
     write_params(tmp_path / "params.yaml", params)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -40,11 +43,13 @@ def test_training_killed_with_sigkill_resumes_from_its_checkpoint(tmp_path: Path
     client = MlflowClient(uri)
     (killed,) = client.search_runs([client.get_experiment_by_name("resume").experiment_id])
     assert killed.info.status == "RUNNING"
+    assert killed.data.params["budget.epochs"] == str(EPOCHS)
 
     second = start_train_stage(tmp_path, uri, merge_output=True)
     output = second.communicate(timeout=600)[0]
     assert second.returncode == 0, output
     assert f"resuming after epoch {killed_after}" in output
+    assert f"3600 s (train.time_budget_s) bought {EPOCHS} epochs of " in output
     # Only the epochs after the checkpoint ran again.
     ran = [line for line in output.splitlines() if line.startswith("train cpu_net epoch ")]
     assert ran[0].startswith(f"train cpu_net epoch {killed_after + 1}/{EPOCHS}")

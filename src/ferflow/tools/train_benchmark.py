@@ -10,7 +10,6 @@ The first `warmup` steps (tracing, compiling, allocating) are not timed.
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -22,6 +21,7 @@ from ferflow.config import AugmentParams, TrainParams
 from ferflow.data.arrays import Split
 from ferflow.training.augment import build_augmenter, training_model
 from ferflow.training.inputs import fit_inputs
+from ferflow.training.pace import time_steps
 
 # Both augmentation layers, at configs/fer2013.yaml's strengths. What they cost hardly depends
 # on those: each warps, or draws a rectangle and noise for, every image of every batch.
@@ -47,27 +47,6 @@ class Throughput:
     """`numpy` (Keras' input path from host arrays) or `device` (`DeviceBatches`)."""
     precision: str
     """Keras' dtype policy: float32, or mixed_bfloat16 / mixed_float16 on a GPU."""
-
-
-class StepClock(keras.callbacks.Callback):
-    """Wall time of the steps after the first `warmup`, and the gaps between them."""
-
-    def __init__(self, warmup: int) -> None:
-        super().__init__()
-        self.warmup = warmup
-        self.start = self.end = self.waited = 0.0
-
-    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        now = time.perf_counter()
-        if batch == self.warmup:
-            self.start = now
-        elif batch > self.warmup:
-            self.waited += now - self.end
-
-    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        # The step's loss on the host: an asynchronous device has finished the step.
-        keras.ops.convert_to_numpy((logs or {}).get("loss", 0.0))
-        self.end = time.perf_counter()
 
 
 def random_faces(images: int, seed: int) -> Split:
@@ -98,12 +77,10 @@ def measure_training(backbone: str, train: TrainParams, *, devices: int, width: 
         inputs = fit_inputs(random_faces((warmup + steps) * batch, train.seed),
                             random_faces(devices, train.seed + 1), train)
         arguments = {k: v for k, v in inputs.arguments.items() if k != "validation_data"}
-        clock = StepClock(warmup)
-        model.fit(**arguments, epochs=1, verbose=0, callbacks=[clock, *inputs.callbacks])
-    elapsed = clock.end - clock.start
-    wait = clock.waited / elapsed if backend.input_fetched_between_steps() else None
+        pace = time_steps(model, arguments, inputs.callbacks, warmup=warmup, steps=steps)
+    wait = pace.wait_share if backend.input_fetched_between_steps() else None
     return Throughput(backbone, devices, batch, count_params(built.model),
-                      steps * batch / elapsed, wait,
+                      batch / pace.step_s, wait,
                       "device" if backend.input_on_device() else "numpy", precision)
 
 

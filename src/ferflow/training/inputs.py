@@ -6,7 +6,7 @@ size may differ (`train.accelerator_batch_size`)."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import keras
@@ -41,6 +41,13 @@ class FitInputs:
     """Batches per epoch (the learning-rate schedule counts them)."""
     images: int
     """Images per epoch."""
+    batch_size: int
+
+    def limited_to(self, steps: int) -> FitInputs:
+        """The same inputs, with epochs of only the first `steps` batches (of each epoch's
+        order)."""
+        return replace(self, arguments={**self.arguments, "steps_per_epoch": steps},
+                       steps=steps, images=min(self.images, steps * self.batch_size))
 
 
 def fit_inputs(train_set: Split, val_set: Split, train: TrainParams) -> FitInputs:
@@ -55,7 +62,7 @@ def fit_inputs(train_set: Split, val_set: Split, train: TrainParams) -> FitInput
                           "validation_data": (val_set.x, val_targets),
                           "class_weight": class_weight, "shuffle": True},
                          [], keras.metrics.CategoricalAccuracy,
-                         math.ceil(len(train_set.y) / batch), len(train_set.y))
+                         math.ceil(len(train_set.y) / batch), len(train_set.y), batch)
     batch = train.accelerator_batch_size or train.batch_size
     # Keras' class_weight → per-image weights, as its numpy path computes them for each batch.
     weights = (None if class_weight is None else
@@ -63,4 +70,5 @@ def fit_inputs(train_set: Split, val_set: Split, train: TrainParams) -> FitInput
     batches = backend.DeviceBatches((train_set.x, targets, weights), batch, seed=train.seed)
     val_batches = backend.DeviceBatches((val_set.x, val_targets, None), batch, seed=None)
     return FitInputs({"x": batches, "validation_data": val_batches, "shuffle": False},
-                     [batches.epoch_callback()], OneHotAccuracy, len(batches), batches.images)
+                     [batches.epoch_callback()], OneHotAccuracy, len(batches), batches.images,
+                     batch)

@@ -7,13 +7,14 @@ import contextlib
 import signal
 import time
 from collections.abc import Iterator
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 import keras
 
 from ferflow import backend
 from ferflow.config import Params, TrainParams
-from ferflow.data.arrays import load_split
+from ferflow.data.arrays import Split, load_split
 from ferflow.data.source_record import data_sha256
 from ferflow.layout import Layout
 from ferflow.progress import is_interactive
@@ -21,9 +22,11 @@ from ferflow.tracking.connect import open_tracker
 from ferflow.tracking.run_ref import dvc_experiment_name, git_commit
 from ferflow.tracking.store import tracking_uri
 from ferflow.training.augment import build_augmenter, training_model
+from ferflow.training.budget import BudgetPlan, plan_budget, plans_budget
 from ferflow.training.checkpoint import Checkpoints, fingerprint
 from ferflow.training.inputs import FitInputs, fit_inputs
 from ferflow.training.outputs import CURVES, write_outputs
+from ferflow.training.pace import time_steps
 from ferflow.training.recipe import (
     Recipe,
     learning_rate_for,
@@ -158,6 +161,42 @@ def build_for_training(recipe: Recipe) -> tuple[BuiltModel, keras.Model]:
     return built, training_model(built.model, augmenter)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def measure_budget(recipe: Recipe, inputs: FitInputs, train_set: Split, val_set: Split, *,
+                   warmup: int = 2, steps: int = 8) -> BudgetPlan:
+    """The time budget's warm-up: a model of `recipe` of its own trains `warmup` + `steps`
+    steps on the first train batches and validates once; `steps` are timed. `inputs` are the
+    training's own (their batch and epoch size). The same numbers on every process of a
+    multi-host training (process 0's)."""
+    started = time.monotonic()
+    built, wrapper = build_for_training(recipe)
+    probe = Split(train_set.x[:(warmup + steps) * inputs.batch_size],
+                  train_set.y[:(warmup + steps) * inputs.batch_size])
+    probe_inputs = fit_inputs(probe, val_set, recipe.train)
+    compile_phase(wrapper, built, recipe.train, recipe.train.learning_rate, 1, inputs.steps,
+                  probe_inputs.accuracy)
+    arguments = {k: v for k, v in probe_inputs.arguments.items() if k != "validation_data"}
+    # A train split of fewer batches than the warm-up: time what there is (compiling too).
+    warmup = min(warmup, probe_inputs.steps - 1)
+    pace = time_steps(wrapper, arguments, probe_inputs.callbacks, warmup=warmup,
+                      steps=probe_inputs.steps - warmup)
+    validated = time.monotonic()
+    validation = probe_inputs.arguments["validation_data"]
+    if isinstance(validation, tuple):
+        wrapper.evaluate(*validation, batch_size=inputs.batch_size, verbose=0)
+    else:
+        wrapper.evaluate(validation, verbose=0)
+    now = time.monotonic()
+    step_s, val_s, warmup_s = (backend.same_on_every_process(v)
+                               for v in (pace.step_s, now - validated, now - started))
+    return plan_budget(recipe.train.time_budget_s, step_s=step_s, val_s=val_s,
+                       warmup_s=warmup_s, steps_per_epoch=inputs.steps,
+                       max_epochs=recipe.train.epochs)
+
+
 def compile_phase(wrapper: keras.Model, built: BuiltModel, train: TrainParams, base_lr: float,
                   epochs: int, steps_per_epoch: int,
                   accuracy: type[keras.metrics.Metric] = keras.metrics.CategoricalAccuracy
@@ -204,19 +243,32 @@ def train_backbone(backbone: str, params: Params, *, layout: Layout,
     train_set, val_set = (load_split(layout.arrays_dir, s) for s in ("train", "val"))
     backend.use_all_devices()
     policy = backend.configure_precision(recipe.train.mixed_precision)
+    checkpoints = Checkpoints(layout.resume_dir(backbone, processes.index))
+    resumable = tracker is not None and processes.count == 1
+    stamp = (fingerprint(recipe, [layout.arrays("train"), layout.arrays("val")],
+                         tracker.tracking_uri) if tracker is not None else "")
+    state = checkpoints.load(stamp) if resumable else None
+    inputs = fit_inputs(train_set, val_set, recipe.train)
+    plan = None
+    if plans_budget(recipe):
+        # Before the real model is built (which seeds every random state): the warm-up's own
+        # model leaves no trace in the training, resumed or not.
+        plan = (BudgetPlan(**state.budget) if state and state.budget else
+                measure_budget(recipe, inputs, train_set, val_set))
+        print(f"train {backbone}: {recipe.train.time_budget_s:g} s (train.time_budget_s) "
+              f"{'bought' if state and state.budget else 'buy'} {_count(plan.epochs, 'epoch')} "
+              f"of {_count(plan.steps_per_epoch, 'step')} ({plan.step_s * 1000:.1f} ms a step, "
+              f"{plan.val_s:.1f} s a validation)", flush=True)
     # Built before any run exists: a missing or broken weights file stops here, not in a run,
     # and so does a batch size that the devices cannot split.
-    built, wrapper = build_for_training(recipe)
-    inputs = fit_inputs(train_set, val_set, recipe.train)
+    run_recipe = recipe if plan is None else recipe.with_epochs(plan.epochs)
+    built, wrapper = build_for_training(run_recipe)
+    if plan is not None and plan.steps_per_epoch < inputs.steps:
+        inputs = inputs.limited_to(plan.steps_per_epoch)
 
-    checkpoints = Checkpoints(layout.resume_dir(backbone, processes.index))
     if tracker is None:
-        return _train_in_lock_step(recipe, built, wrapper, policy, checkpoints=checkpoints,
+        return _train_in_lock_step(run_recipe, built, wrapper, policy, checkpoints=checkpoints,
                                    inputs=inputs, train_images=len(train_set.y), layout=layout)
-    stamp = fingerprint(recipe, [layout.arrays("train"), layout.arrays("val")],
-                        tracker.tracking_uri)
-    resumable = processes.count == 1
-    state = checkpoints.load(stamp) if resumable else None
     previous = state.run_id if state else checkpoints.run_for(stamp) if resumable else None
     if previous is not None and tracker.resume_run(previous):
         run_id, new_run = previous, False
@@ -227,19 +279,22 @@ def train_backbone(backbone: str, params: Params, *, layout: Layout,
     with tracker.failed_on_error(run_id):
         if new_run:
             tracker.log_params(run_id, {**recipe.flat(), "data.train_images": len(train_set.y),
-                                        "data.val_images": len(val_set.y)})
+                                        "data.val_images": len(val_set.y),
+                                        **(plan.params() if plan else {})})
             checkpoints.remember_run(run_id, stamp)
         if state is None:
-            state = TrainState(fingerprint=stamp, run_id=run_id)
+            state = TrainState(fingerprint=stamp, run_id=run_id,
+                               budget=asdict(plan) if plan else None)
         else:
             print(f"train {backbone}: resuming after epoch {state.epoch} "
                   f"(MLflow run {run_id}) from {checkpoints.current}", flush=True)
             _sync_logged_epochs(tracker, state)
         with backend.failing_on_lost_process(lambda: tracker.finish(run_id, "FAILED")):
             with watching_interrupts() as interrupts:
-                _fit_phases(recipe, built, wrapper, state=state, checkpoints=checkpoints,
+                _fit_phases(run_recipe, built, wrapper, state=state, checkpoints=checkpoints,
                             tracker=tracker, inputs=inputs, interrupts=interrupts)
-            metrics = _finish_training(built.model, state, recipe, policy, len(train_set.y),
+            metrics = _finish_training(built.model, state, run_recipe, policy,
+                                       len(train_set.y),
                                        checkpoints=checkpoints, tracker=tracker, layout=layout)
     checkpoints.clear()
     return metrics

@@ -3,7 +3,7 @@ schedule and class weights."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import keras
@@ -20,6 +20,10 @@ class Recipe:
     backbone: str
     train: TrainParams
     model: ModelParams
+
+    def with_epochs(self, epochs: int) -> Recipe:
+        """The same recipe trained for `epochs` (a time budget's plan)."""
+        return replace(self, train=self.train.model_copy(update={"epochs": epochs}))
 
     @property
     def pretrained(self) -> bool:

@@ -25,3 +25,6 @@ class TrainState:
     """Why training stopped before its last epoch: "patience" or "time budget"."""
     train_time_s: float = 0.0
     images_seen: int = 0
+    budget: dict[str, float] | None = None
+    """`training.budget.BudgetPlan`'s fields when `train.time_budget_s` planned the epochs: a
+    resumed training keeps the plan instead of measuring again."""
