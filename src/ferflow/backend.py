@@ -83,6 +83,17 @@ def configure_precision(mixed: bool) -> str:
     return policy
 
 
+def set_precision(policy: str) -> str:
+    """Set Keras' global dtype policy to `policy` (float32, mixed_bfloat16, mixed_float16),
+    whatever the device: for measuring a precision where `configure_precision` would not
+    choose it. FerflowError naming the choices for another name."""
+    choices = ("float32", "mixed_bfloat16", "mixed_float16")
+    if policy not in choices:
+        raise FerflowError(f"precision {policy!r}: choose one of {', '.join(choices)}")
+    keras.mixed_precision.set_global_policy(policy)
+    return policy
+
+
 def _gpus_have_bfloat16() -> bool:
     if backend_name() != "jax":
         return False

@@ -113,6 +113,9 @@ def _benchmark_args(parser: argparse.ArgumentParser) -> None:
                         help="[train] channel multiplier of every backbone (default: %(default)s)")
     parser.add_argument("--no-augment", action="store_true",
                         help="[train] time the net alone, without the augmentation layers")
+    parser.add_argument("--precision", choices=["float32", "mixed_bfloat16", "mixed_float16"],
+                        help="[train] Keras dtype policy to time (default: the recipe's "
+                             "train.mixed_precision on this device)")
     parser.add_argument("--devices",
                         help="[train] comma-separated device counts, data parallel on JAX, "
                              "--batch-size images on each (default: 1, then powers of two up "
@@ -186,7 +189,7 @@ def benchmark(args: argparse.Namespace) -> int:
         report, rows = benchmark_training(
             [n.strip() for n in names if n.strip()], load_params(args.params).train,
             devices=devices, width=args.width, batch_size=args.batch_size, steps=args.steps,
-            augment=not args.no_augment)
+            augment=not args.no_augment, precision=args.precision)
         print(report)
         if args.json:
             print(json.dumps(as_records(rows), indent=2))

@@ -47,6 +47,18 @@ def test_every_device_count_is_measured_data_parallel_on_jax() -> None:
 
 
 @pytest.mark.slow
+def test_a_precision_is_timed_where_the_recipe_would_not_choose_it() -> None:
+    # On a CPU the recipe keeps float32; bfloat16 compute is one of the CPU levers to time.
+    child = _benchmark("tensorflow", "--precision", "mixed_bfloat16", "--json")
+    assert child.returncode == 0, child.stderr[-2000:]
+    report, _, records = child.stdout.partition("\n[")
+    (row,) = json.loads("[" + records)
+    assert row["precision"] == "mixed_bfloat16" and row["images_per_s"] > 0
+    assert "tensorflow backend, mixed_bfloat16" in report
+    assert row["input_wait_share"] is None  # tf.data fetches inside the compiled step
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(("keras_backend", "devices", "extra", "message"), [
     ("jax", "1,8", FOUR_DEVICES, "8 devices asked for, and this process has 4 .*"
                                  "--xla_force_host_platform_device_count=8"),

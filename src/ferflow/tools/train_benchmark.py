@@ -56,14 +56,16 @@ def random_faces(images: int, seed: int) -> Split:
 
 
 def measure_training(backbone: str, train: TrainParams, *, devices: int, width: float,
-                     batch_size: int, steps: int, warmup: int = 3, augment: bool = True
-                     ) -> Throughput:
+                     batch_size: int, steps: int, warmup: int = 3, augment: bool = True,
+                     precision: str | None = None) -> Throughput:
     """Images/s of `steps` timed steps of `batch_size` images on each of `devices` devices
-    (data parallel), after `warmup` untimed ones, with `train`'s precision and input path."""
+    (data parallel), after `warmup` untimed ones, with `train`'s input path and precision (or
+    the Keras dtype policy `precision`)."""
     from ferflow.models import loss_for_head
     from ferflow.models.zoo import count_params, create_model
 
-    precision = backend.configure_precision(train.mixed_precision)
+    precision = (backend.set_precision(precision) if precision else
+                 backend.configure_precision(train.mixed_precision))
     batch = batch_size * devices
     train = train.model_copy(update={"batch_size": batch, "accelerator_batch_size": batch,
                                      "class_weights": "none"})
@@ -94,14 +96,14 @@ def default_device_counts() -> list[int]:
 
 
 def benchmark_training(backbones: list[str], train: TrainParams, *, devices: list[int],
-                       width: float, batch_size: int, steps: int, augment: bool = True
-                       ) -> tuple[str, list[Throughput]]:
+                       width: float, batch_size: int, steps: int, augment: bool = True,
+                       precision: str | None = None) -> tuple[str, list[Throughput]]:
     """A table of training throughput per backbone and device count, headed by the device,
     backend and precision, and its rows."""
     for count in devices:
         backend.check_device_count(count)
     rows = [measure_training(b, train, devices=n, width=width, batch_size=batch_size,
-                             steps=steps, augment=augment)
+                             steps=steps, augment=augment, precision=precision)
             for b in backbones for n in devices]
     lines = [f"training throughput on {backend.device_description()} "
              f"(keras {keras.__version__}, {backend.backend_name()} backend, "
