@@ -4,11 +4,11 @@
 # alternating rounds so that a noisy shared machine slows all of them alike. Prints the CPU
 # flags, then images/s per round and each variant's ratio to the default (median of rounds).
 #
-#   benchmarks/cpu_levers.sh [ROUNDS] [BACKBONES]        # defaults: 2 rounds, cpu_net
+#   benchmarks/cpu_levers.sh [ROUNDS] [BACKBONE]        # defaults: 2 rounds, cpu_net
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-2}
-backbones=${2:-cpu_net}
+backbone=${2:-cpu_net}
 FERFLOW=${FERFLOW:-.venv/bin/ferflow}
 grep -o 'avx512[a-z_0-9]*\|avx2\|amx[a-z_0-9]*' /proc/cpuinfo | sort -u | tr '\n' ' ' \
   | sed 's/^/CPU flags: /'; echo "($(nproc) cores)"
@@ -28,9 +28,9 @@ for round in $(seq 1 "$rounds"); do
   for variant in "${variants[@]}"; do
     IFS='|' read -r label environment options <<<"$variant"
     # shellcheck disable=SC2086  # options and environment are word lists
-    line=$(env $environment "$FERFLOW" benchmark train --backbones "$backbones" --steps 20 \
+    line=$(env $environment "$FERFLOW" benchmark train --backbones "$backbone" --steps 20 \
            --batch-size 64 $options --json 2>/dev/null | sed -n '/^\[/,$p' \
-           | python3 -c 'import json,sys; print(" ".join(f"{r["images_per_s"]:.1f}" for r in json.load(sys.stdin)))')
+           | python3 -c 'import json,sys; print("%.1f" % json.load(sys.stdin)[0]["images_per_s"])')
     echo "round $round: $label: $line images/s"
     echo "$label|$line" >>"$results"
   done
