@@ -7,7 +7,7 @@ STAMP := $(VENV)/.ferflow-installed
 # Stage commands in dvc.yaml call `python`: make it the venv's.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup run test test-fast lint ui benchmark lock clean
+.PHONY: setup run test test-fast lint ui benchmark lock clean team-up team-down
 
 setup: $(STAMP)
 
@@ -32,6 +32,15 @@ lint: $(STAMP)
 
 ui: $(STAMP)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --default-artifact-root ./mlartifacts --host 127.0.0.1 --port 5000
+
+# A team's store on this machine (README "Past one machine"): PostgreSQL, an S3 server and
+# `mlflow server` behind basic auth on 127.0.0.1; team-up prints the environment to export.
+TEAM_DIR ?= .ferflow/team
+team-up: $(STAMP)
+	$(BIN)/python -m ferflow.tools.team up $(TEAM_DIR)
+
+team-down: $(STAMP)
+	$(BIN)/python -m ferflow.tools.team down $(TEAM_DIR)
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/preprocess_vs_naive.py

@@ -23,7 +23,8 @@ def write_csv(tmp_path: Path) -> Callable[..., Path]:
     return write
 
 
-LONGEST_FIRST = ("pipeline/test_full_pipeline.py", "models/test_crash_canary.py",
+LONGEST_FIRST = ("pipeline/test_full_pipeline.py", "team/test_team_store.py",
+                 "models/test_crash_canary.py", "team/test_team_faults.py",
                  "pipeline/test_rerun_after_crash.py", "training/test_multi_host.py",
                  "training/test_device_input.py", "training/test_parallel_queue.py",
                  "training/test_train_failures.py", "training/test_resume.py")

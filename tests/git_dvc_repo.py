@@ -3,11 +3,36 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 DVC = (sys.executable, "-m", "dvc")
+REPO = Path(__file__).resolve().parents[1]
+
+
+def copy_pipeline(dest: Path, overrides: dict[str, Any]) -> Path:
+    """dvc.yaml, params.yaml, pipeline/ and src/ of this checkout copied into `dest`, with
+    params.yaml's dotted keys `overrides` (`data.synthetic.rows`: 140) set."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("dvc.yaml", "params.yaml"):
+        shutil.copy(REPO / name, dest / name)
+    for folder in ("pipeline", "src"):
+        shutil.copytree(REPO / folder, dest / folder,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    params = yaml.safe_load((dest / "params.yaml").read_text())
+    for dotted, value in overrides.items():
+        *parents, leaf = dotted.split(".")
+        node = params
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return dest
 
 
 def repo_env() -> dict[str, str]:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import yaml
+from git_dvc_repo import copy_pipeline
 
-REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
@@ -29,22 +27,8 @@ def _run(args: list[str], cwd: Path, check: bool = True) -> subprocess.Completed
 
 def make_project(tmp_path: Path, overrides: dict | None = None) -> Path:
     """Copy the pipeline into a fresh git + DVC repository with tiny params."""
-    project = tmp_path / "project"
-    project.mkdir()
-    for name in ("dvc.yaml", "params.yaml"):
-        shutil.copy(REPO / name, project / name)
-    for folder in ("pipeline", "src"):
-        shutil.copytree(REPO / folder, project / folder,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    params["data"]["synthetic"]["rows"] = 140
-    for dotted, value in (overrides or {}).items():
-        *parents, leaf = dotted.split(".")
-        node = params
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[leaf] = value
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    project = copy_pipeline(tmp_path / "project",
+                            {"data.synthetic.rows": 140, **(overrides or {})})
     _run(["git", "init", "-q"], project)
     _run([sys.executable, "-m", "dvc", "init", "-q"], project)
     _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"], project)

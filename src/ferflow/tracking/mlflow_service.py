@@ -4,9 +4,9 @@ call that writes to the store retried while a shared SQLite database is locked."
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
@@ -15,7 +15,10 @@ from mlflow.utils.time import get_current_time_millis
 
 from ferflow.errors import FerflowError
 from ferflow.tracking.run_ref import RunRef, failed_on_error
+from ferflow.tracking.server import check_server, server_errors
 from ferflow.tracking.store import artifact_location, retry_locked, store_lock
+
+T = TypeVar("T")
 
 MAX_BATCH = 100
 """MLflow's limit on params (and a safe size for metrics) per log_batch call."""
@@ -26,20 +29,24 @@ def log_into_run(run: RunRef, metrics: Mapping[str, float], files: list[Path],
                  artifact_path: str) -> None:
     """Add metrics and artifact files to an existing (usually finished) run, such as the
     evaluation of a trained backbone; FerflowError when the run is gone."""
+    check_server(run.tracking_uri)
     client = MlflowClient(tracking_uri=run.tracking_uri)
     try:
-        retry_locked(lambda: client.get_run(run.run_id))
+        with server_errors(run.tracking_uri):
+            retry_locked(lambda: client.get_run(run.run_id))
     except MlflowException as exc:
         raise FerflowError(f"MLflow run {run.run_id} not found at {run.tracking_uri} "
                            f"({exc.message}); rerun the train stage so that run.json points "
                            "to an existing run") from None
     now = get_current_time_millis()
     items = [Metric(k, float(v), now, 0) for k, v in sorted(metrics.items())]
-    for i in range(0, len(items), MAX_BATCH):
-        chunk = items[i:i + MAX_BATCH]
-        retry_locked(lambda chunk=chunk: client.log_batch(run.run_id, metrics=chunk))
-    for path in files:
-        retry_locked(lambda path=path: client.log_artifact(run.run_id, str(path), artifact_path))
+    with server_errors(run.tracking_uri):
+        for i in range(0, len(items), MAX_BATCH):
+            chunk = items[i:i + MAX_BATCH]
+            retry_locked(lambda chunk=chunk: client.log_batch(run.run_id, metrics=chunk))
+        for path in files:
+            retry_locked(lambda path=path: client.log_artifact(run.run_id, str(path),
+                                                               artifact_path))
 
 
 class TrackingService:
@@ -47,15 +54,21 @@ class TrackingService:
 
     def __init__(self, tracking_uri: str, experiment: str) -> None:
         self.tracking_uri = tracking_uri
+        check_server(tracking_uri)
         try:
             # Creating the client opens the store, and a new SQLite store migrates its schema:
             # one process at a time, or two parallel first runs break each other's migration.
             with store_lock(tracking_uri):
                 self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-                self.experiment_id = retry_locked(lambda: self._ensure_experiment(experiment))
+                self.experiment_id = self._call(lambda: self._ensure_experiment(experiment))
         except MlflowException as exc:
             raise FerflowError(f"MLflow store {tracking_uri} cannot be used ({exc.message}); "
                                "check MLFLOW_TRACKING_URI or that the server is up") from None
+
+    def _call(self, call: Callable[[], T]) -> T:
+        """`call` retried while SQLite is locked; a refused or lost server is a FerflowError."""
+        with server_errors(self.tracking_uri):
+            return retry_locked(call)
 
     def _ensure_experiment(self, name: str) -> str:
         found = self.client.get_experiment_by_name(name)
@@ -80,49 +93,49 @@ class TrackingService:
 
     def start_run(self, run_name: str, tags: Mapping[str, Any]) -> str:
         """A new run in the experiment; returns its id."""
-        run = retry_locked(lambda: self.client.create_run(
+        run = self._call(lambda: self.client.create_run(
             self.experiment_id, run_name=run_name, tags={k: str(v) for k, v in tags.items()}))
         return run.info.run_id
 
     def resume_run(self, run_id: str) -> bool:
         """Mark an unfinished run of this experiment as running again; False if it is gone."""
         try:
-            run = retry_locked(lambda: self.client.get_run(run_id))
+            run = self._call(lambda: self.client.get_run(run_id))
         except MlflowException:
             return False
         if run.info.experiment_id != self.experiment_id or run.info.lifecycle_stage != "active":
             return False
-        retry_locked(lambda: self.client.update_run(run_id, status="RUNNING"))
+        self._call(lambda: self.client.update_run(run_id, status="RUNNING"))
         return True
 
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
         items = [Param(k, str(v)[:MAX_PARAM_LENGTH]) for k, v in sorted(params.items())]
         for i in range(0, len(items), MAX_BATCH):
             chunk = items[i:i + MAX_BATCH]
-            retry_locked(lambda chunk=chunk: self.client.log_batch(run_id, params=chunk))
+            self._call(lambda chunk=chunk: self.client.log_batch(run_id, params=chunk))
 
     def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
         items = [RunTag(k, str(v)) for k, v in sorted(tags.items())]
-        retry_locked(lambda: self.client.log_batch(run_id, tags=items))
+        self._call(lambda: self.client.log_batch(run_id, tags=items))
 
     def log_epoch(self, run_id: str, epoch: int, metrics: Mapping[str, float]) -> None:
         """Metrics of one epoch, at step = epoch (1-based)."""
         now = get_current_time_millis()
         items = [Metric(k, float(v), now, epoch) for k, v in sorted(metrics.items())]
-        retry_locked(lambda: self.client.log_batch(run_id, metrics=items))
+        self._call(lambda: self.client.log_batch(run_id, metrics=items))
 
     def logged_epochs(self, run_id: str, key: str) -> int:
         """The last step logged for metric `key` (0 if none): where a resumed run picks up."""
-        history = retry_locked(lambda: self.client.get_metric_history(run_id, key))
+        history = self._call(lambda: self.client.get_metric_history(run_id, key))
         return max((m.step for m in history), default=0)
 
     def log_metrics(self, run_id: str, metrics: Mapping[str, float]) -> None:
         now = get_current_time_millis()
         items = [Metric(k, float(v), now, 0) for k, v in sorted(metrics.items())]
-        retry_locked(lambda: self.client.log_batch(run_id, metrics=items))
+        self._call(lambda: self.client.log_batch(run_id, metrics=items))
 
     def log_artifact(self, run_id: str, path: Path, artifact_path: str | None = None) -> None:
-        retry_locked(lambda: self.client.log_artifact(run_id, str(path), artifact_path))
+        self._call(lambda: self.client.log_artifact(run_id, str(path), artifact_path))
 
     def log_keras_model(self, run_id: str, model: Any, name: str = "model") -> str:
         """Log `model` as an MLflow Keras model with its tensor signature; returns its URI.
@@ -144,10 +157,10 @@ class TrackingService:
                 # Leaving the block marks the run FINISHED; `finish` sets the final status.
             return info.model_uri
 
-        return retry_locked(log)
+        return self._call(log)
 
     def finish(self, run_id: str, status: str = "FINISHED") -> None:
-        retry_locked(lambda: self.client.set_terminated(run_id, status=status))
+        self._call(lambda: self.client.set_terminated(run_id, status=status))
 
     def failed_on_error(self, run_id: str) -> contextlib.AbstractContextManager[None]:
         """End run `run_id` FAILED if the block raises anything, then re-raise."""

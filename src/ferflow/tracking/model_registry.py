@@ -19,6 +19,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, RESOURCE_DOES_NOT_EXIST, ErrorCode
 
 from ferflow.errors import FerflowError
+from ferflow.tracking.registry_lock import promotion_lock
+from ferflow.tracking.server import check_server, server_errors
 from ferflow.tracking.store import retry_locked, sqlite_path, tracking_uri
 
 CHAMPION = "champion"
@@ -54,9 +56,12 @@ def load_pyfunc(model_uri: str, store: str | None = None) -> mlflow.pyfunc.PyFun
     db = sqlite_path(uri)
     if model_uri.startswith(STORE_SCHEMES) and db is not None and not db.is_file():
         raise _cannot_load(model_uri, uri, f"there is no MLflow store at {db}")
+    if model_uri.startswith(STORE_SCHEMES):
+        check_server(uri)
     mlflow.set_tracking_uri(uri)
     try:
-        return mlflow.pyfunc.load_model(model_uri)
+        with server_errors(uri):
+            return mlflow.pyfunc.load_model(model_uri)
     except (MlflowException, OSError) as exc:
         raise _cannot_load(model_uri, uri, getattr(exc, "message", str(exc))) from None
 
@@ -205,6 +210,7 @@ class ModelRegistry:
 
     def __init__(self, tracking_uri: str) -> None:
         self.tracking_uri = tracking_uri
+        check_server(tracking_uri)
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
     def _log(self, spec: PyfuncSpec) -> Any:
@@ -216,7 +222,7 @@ class ModelRegistry:
     def log_into_run(self, run_id: str, spec: PyfuncSpec) -> LoggedModel:
         """Log `spec` into the existing run `run_id` (a backbone's training run)."""
         mlflow.set_tracking_uri(self.tracking_uri)
-        with mlflow.start_run(run_id=run_id):
+        with server_errors(self.tracking_uri), mlflow.start_run(run_id=run_id):
             info = self._log(spec)
         return LoggedModel(run_id, info.model_uri, info.model_id)
 
@@ -224,7 +230,8 @@ class ModelRegistry:
                        metrics: Mapping[str, float], spec: PyfuncSpec) -> LoggedModel:
         """A new run of its own (an ensemble's) with `tags` and `metrics`, holding `spec`."""
         mlflow.set_tracking_uri(self.tracking_uri)
-        with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as active:
+        with (server_errors(self.tracking_uri),
+              mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as active):
             mlflow.set_tags(dict(tags))
             mlflow.log_metrics(dict(metrics))
             info = self._log(spec)
@@ -232,16 +239,23 @@ class ModelRegistry:
 
     def register(self, name: str, logged: LoggedModel, *, tags: dict[str, Any],
                  description: str, model_description: str) -> ModelVersion:
-        return register_version(self.client, name, model_uri=logged.model_uri,
-                                run_id=logged.run_id, model_id=logged.model_id, tags=tags,
-                                description=description, model_description=model_description)
+        with server_errors(self.tracking_uri):
+            return register_version(self.client, name, model_uri=logged.model_uri,
+                                    run_id=logged.run_id, model_id=logged.model_id, tags=tags,
+                                    description=description,
+                                    model_description=model_description)
 
     def promote_if_better(self, name: str, version: str, val_accuracy: float, *,
                           min_improvement: float,
                           score_model: Callable[[str], float]) -> Promotion:
-        return promote_if_better(self.client, name, version, val_accuracy,
-                                 min_improvement=min_improvement, score_model=score_model)
+        """`promote_if_better`, holding the model's promotion lock: registers running at once
+        (several machines, one store) decide one after the other."""
+        with server_errors(self.tracking_uri), promotion_lock(self.client, name):
+            return promote_if_better(self.client, name, version, val_accuracy,
+                                     min_improvement=min_improvement, score_model=score_model)
 
     def version_tag(self, name: str, version: str, key: str) -> str:
         """Tag `key` of version `version` ("" when unset)."""
-        return retry_locked(lambda: self.client.get_model_version(name, version)).tags.get(key, "")
+        with server_errors(self.tracking_uri):
+            version_ = retry_locked(lambda: self.client.get_model_version(name, version))
+        return version_.tags.get(key, "")

@@ -1,0 +1,97 @@
+"""Faults in the shared store, with nothing lost: the tracking server stopped in the middle of
+a training, PostgreSQL restarted between two stages, the S3 server down during `dvc push`.
+The tests run in order on one clone and one stack of their own."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+from team_project import Team, clone, make_origin, python
+
+pytestmark = pytest.mark.slow
+EPOCHS = 16
+NO_RETRIES = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+"""A server that is gone fails the next call at once (MLflow's default retries for minutes)."""
+
+
+@pytest.fixture(scope="module")
+def repo(team: Team, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("faults")
+    return clone(make_origin(root, team.stack, {"train.epochs": EPOCHS}), root / "clone")
+
+
+@pytest.fixture(scope="module")
+def client(team: Team) -> Iterator[MlflowClient]:
+    with pytest.MonkeyPatch.context() as env:
+        for key, value in team.stack.client_env(team.password).items():
+            env.setenv(key, value)
+        yield MlflowClient(team.stack.tracking_url)
+
+
+def _first_epoch_logged(client: MlflowClient, deadline_s: float = 300) -> str:
+    """The id of the training run, once its first epoch is in the server."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        for run in client.search_runs(
+                [e.experiment_id for e in client.search_experiments()], max_results=5):
+            if client.get_metric_history(run.info.run_id, "val_accuracy"):
+                return run.info.run_id
+        time.sleep(0.2)
+    raise AssertionError("no epoch reached the tracking server")
+
+
+def test_tracking_server_stopped_mid_training_fails_clearly_then_resumes(
+        team: Team, repo: Path, client: MlflowClient) -> None:
+    team.dvc(repo, "repro", "preprocess")
+    training = team.start_with(repo, team.env(**NO_RETRIES),
+                               *python("-m", "dvc", "repro", "train@cpu_net"))
+    run_id = _first_epoch_logged(client)
+    team.stack.stop_tracking(crash=True)  # gone at once, as when its host dies
+    out, _ = training.communicate(timeout=600)
+    team.logs.append(out)
+    assert training.returncode != 0, out
+    # "connection refused", or "connection aborted" when the kill cut a request in flight.
+    assert (f"ferflow: error: the MLflow tracking server {team.stack.tracking_url} cannot be "
+            "reached (connection ") in out
+    assert "Traceback" not in out
+    assert not (repo / "models" / "cpu_net" / "model.keras").exists()
+
+    team.stack.start_tracking(team.password)  # the same port, the same PostgreSQL and bucket
+    again = team.dvc(repo, "repro", "train@cpu_net")
+    assert "resuming after epoch" in again.stdout and run_id in again.stdout, again.stdout
+    ref = json.loads((repo / "models" / "cpu_net" / "run.json").read_text())
+    assert ref["run_id"] == run_id
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    epochs = int(run.data.metrics["epochs_run"])
+    steps = sorted(m.step for m in client.get_metric_history(run_id, "val_accuracy"))
+    assert steps == list(range(1, epochs + 1))  # every epoch logged once, none lost
+
+
+def test_postgres_restarted_between_two_stages(team: Team, repo: Path,
+                                               client: MlflowClient) -> None:
+    team.stack.stop_postgres()
+    team.stack.start_postgres()
+    team.dvc(repo, "repro", "evaluate@cpu_net")
+    run_id = json.loads((repo / "models" / "cpu_net" / "run.json").read_text())["run_id"]
+    assert "eval_test_accuracy" in client.get_run(run_id).data.metrics
+
+
+def test_s3_down_during_push_is_a_clear_error_and_a_retry_succeeds(team: Team,
+                                                                   repo: Path) -> None:
+    team.stack.stop_s3(crash=True)
+    failed = team.dvc(repo, "push", check=False)
+    assert failed.returncode != 0
+    assert "Could not connect to the endpoint URL" in failed.stderr, failed.stderr
+    assert team.stack.s3_url in failed.stderr
+    # moto keeps objects in memory: the restarted server has an empty bucket, and the retry
+    # pushes everything.
+    team.stack.start_s3()
+    team.dvc(repo, "push")
+    status = team.dvc(repo, "status", "--cloud")
+    assert "in sync" in status.stdout, status.stdout
