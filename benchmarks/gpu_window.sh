@@ -10,8 +10,11 @@ PYTHON=${PYTHON:-python3}
 FOLDER=${GPUWIN:-.gpuwin}
 OUT=${OUT:-gpu-window-out}
 mkdir -p "$OUT"
-if [ -d "$FOLDER/whl" ]; then
-  # The GPU host has JAX but not Keras or pydantic: install the carried wheels beside it.
+rehearse=false
+for arg in "$@"; do [ "$arg" = "--rehearse" ] && rehearse=true; done
+if [ -d "$FOLDER/whl" ] && [ "$rehearse" = false ]; then
+  # The GPU host has JAX but not Keras or pydantic: install the carried wheels beside it
+  # (built for its Python 3.12; a rehearsal uses this machine's own Keras instead).
   "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target /tmp/ferflow-site "$FOLDER"/whl/*.whl
   export PYTHONPATH=/tmp/ferflow-site
