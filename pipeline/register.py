@@ -9,6 +9,7 @@ def main() -> None:
     stage = stage_args(__doc__)
     params = stage.params
     result = register_best(list(params.train.backbones), params.registry, stage.layout,
+                           bootstrap=params.evaluate.bootstrap,
                            batch_size=params.evaluate.batch_size)
     print(describe_release(result))
 

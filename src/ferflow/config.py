@@ -127,8 +127,16 @@ class ValidateParams(Strict):
         return self
 
 
+class BootstrapParams(Strict):
+    """95% bootstrap intervals: of evaluate's metrics, and of register's paired comparison
+    with the champion. The seed makes them reproducible."""
+
+    resamples: int = Field(1000, ge=100, le=100_000)
+    seed: int = Field(0, ge=0)
+
+
 class EvaluateParams(Strict):
-    """evaluate@<backbone>: test-time augmentation and the pictures."""
+    """evaluate@<backbone>: test-time augmentation, intervals, slices and the pictures."""
 
     # Modes reported besides the plain prediction, which is always computed (it is what the
     # served model does): none | flip | ten_crop (see ferflow.models.inference).
@@ -136,6 +144,9 @@ class EvaluateParams(Strict):
     ten_crop_size: int = Field(44, ge=24, le=48, description="side of the ten-crop crops")
     batch_size: int = Field(256, ge=1, le=8192)
     misclassified: int = Field(36, ge=0, le=120, description="faces in the mistakes grid")
+    bootstrap: BootstrapParams = BootstrapParams()
+    # Pixel levels (of 255) added to every test face for the brightness-invariance check.
+    brightness_shift: float = Field(16.0, gt=0, le=128)
 
     @model_validator(mode="after")
     def _unique_modes(self) -> EvaluateParams:
@@ -148,10 +159,17 @@ class RegisterParams(Strict):
     """register: which model the registry gets and when the `champion` alias moves."""
 
     model_name: str = Field("ferflow-emotion", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    # Validation accuracy (0..1) a new version must gain over the current champion to replace it.
+    # Validation accuracy (0..1) a new version must gain over the current champion to replace it
+    # at the least; the gain must also lie beyond the val split's noise (the 95% paired bootstrap
+    # interval of the difference, evaluate.bootstrap, above 0).
     min_improvement: float = Field(0.005, ge=0, le=1)
     # 0 = off; k >= 2 = an ensemble of the k best backbones (by validation accuracy) competes.
     ensemble_top_k: int = Field(0, ge=0, le=16)
+    # A backbone under either is flagged in the leaderboard (reported, never used to choose):
+    # its lowest test recall of a class, and its share of test faces whose predicted class
+    # survives a horizontal flip.
+    min_class_recall: float = Field(0.1, ge=0, le=1)
+    min_flip_agreement: float = Field(0.8, ge=0, le=1)
 
     @model_validator(mode="after")
     def _ensemble_of_two_or_more(self) -> RegisterParams:
@@ -284,6 +302,8 @@ class MlflowParams(Strict):
     """MLflow tracking. The store is $MLFLOW_TRACKING_URI, else sqlite:///<repo>/mlflow.db."""
 
     experiment: str = Field("ferflow", min_length=1)
+    system_metrics: bool = Field(True, description="sample CPU, memory, disk, network (and "
+                                 "GPU) use into each training run as system/* metrics")
 
 
 class Params(Strict):

@@ -38,10 +38,20 @@ def test_evaluate_writes_metrics_plots_and_logs_into_the_run(project, add_backbo
     assert written["test"]["accuracy"] == pytest.approx(expected["accuracy"])
     assert written["test"]["n"] == 21 and written["val"]["n"] == 28
     for split in ("val", "test"):
-        for mode in ("none", "flip", "ten_crop"):
-            assert 0 <= written[split][f"accuracy_{mode}"] <= 1
-            assert 0 <= written[split][f"macro_f1_{mode}"] <= 1
+        for mode in ("", "_none", "_flip", "_ten_crop"):
+            for metric in ("accuracy", "macro_f1"):
+                scores = written[split]
+                name = f"{metric}{mode}"
+                assert 0 <= scores[f"{name}_ci_low"] <= scores[name] <= scores[f"{name}_ci_high"]
     assert written["test"]["accuracy_none"] == written["test"]["accuracy"]
+    assert written["bootstrap"] == {"confidence": 0.95, "resamples": 1000, "seed": 0}
+    slices = written["slices"]
+    assert slices["split"] == "test" and slices["brightness_shift"] == 16
+    for measure in ("brightness", "contrast"):
+        assert sum(b["n"] for b in slices[measure]["buckets"].values()) == 21
+        assert len(slices[measure]["edges"]) == 2
+    assert slices["worst_class_recall"] == min(
+        c["recall"] for c in written["test"]["per_class"].values() if c["support"])
     assert len(layout.confusion_csv("cpu_net").read_text().splitlines()) == 22
     assert (layout.eval_plots("cpu_net") / "confusion_matrix.png").is_file()
     assert (layout.eval_plots("cpu_net") / "misclassified.png").is_file()
@@ -52,6 +62,11 @@ def test_evaluate_writes_metrics_plots_and_logs_into_the_run(project, add_backbo
     assert logged["eval_test_accuracy"] == pytest.approx(written["test"]["accuracy"])
     assert logged["eval_val_accuracy_flip"] == pytest.approx(written["val"]["accuracy_flip"])
     assert "eval_test_f1_disgust" in logged
+    assert logged["eval_val_accuracy_ci_low"] == pytest.approx(written["val"]["accuracy_ci_low"])
+    assert logged["eval_test_macro_f1_flip_ci_high"] == pytest.approx(
+        written["test"]["macro_f1_flip_ci_high"])
+    assert logged["eval_test_flip_agreement"] == pytest.approx(slices["flip_agreement"])
+    assert "eval_test_accuracy_contrast_low" in logged
     assert logged["val_accuracy"] == 0.1  # the training's own metric is left alone
     artifacts = {a.path for a in client.list_artifacts(run.run_id, "evaluation")}
     assert artifacts == {"evaluation/confusion_matrix.png", "evaluation/misclassified.png",

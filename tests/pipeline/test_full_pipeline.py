@@ -60,8 +60,15 @@ def test_one_run_per_backbone_and_a_champion(project: Path) -> None:
     assert aliases == [("ferflow-emotion", "champion", 1)]
     summary = json.loads((project / "metrics" / "summary.json").read_text())
     assert summary["selected"] in {"cpu_net", "shallow_cnn"}
+    assert summary["val_accuracy_ci_low"] <= summary["val_accuracy"] <= summary[
+        "val_accuracy_ci_high"]
     leaderboard = (project / "reports" / "leaderboard.md").read_text()
     assert "cpu_net" in leaderboard and "shallow_cnn" in leaderboard
+    assert "## Slices and invariances (test split)" in leaderboard
+    assert "| cpu_net | flip |" in leaderboard  # the TTA table, with intervals
+    evaluated = json.loads((project / "metrics" / "eval" / "cpu_net.json").read_text())
+    assert {"accuracy_flip_ci_low", "macro_f1_flip_ci_high"} <= set(evaluated["test"])
+    assert 0 <= evaluated["slices"]["flip_agreement"] <= 1
 
 
 def test_nothing_changed_means_no_work(project: Path) -> None:
@@ -74,6 +81,11 @@ def test_worse_second_run_registers_a_challenger(project: Path) -> None:
     with _store(project) as db:
         aliases = dict(db.execute("select alias, version from registered_model_aliases"))
     assert aliases == {"champion": 1, "challenger": 2}
+    promotion = json.loads((project / "metrics" / "summary.json").read_text())["promotion"]
+    gate = promotion["gate"]  # the paired bootstrap against the champion on the same val images
+    assert gate["gain_ci_low"] <= gate["gain"] <= gate["gain_ci_high"]
+    assert promotion["alias"] == "challenger"
+    assert "## Champion gate" in (project / "reports" / "leaderboard.md").read_text()
 
 
 def test_predict_with_the_champion(project: Path) -> None:
@@ -113,14 +125,21 @@ def test_mlflow_ui_lists_runs_and_champion_in_a_real_browser(project: Path, tmp_
             (experiment,) = db.execute(
                 "select experiment_id from experiments where name = 'ferflow'").fetchone()
         base = f"http://127.0.0.1:{port}/#"
-        runs_page = _dump_dom(f"{base}/experiments/{experiment}/runs", tmp_path)
+        # The experiment's page in the UI's "Model training" mode (MLflow 3.17 takes the mode
+        # from its GenAI / Model training switch, GenAI in a new browser, or from this
+        # parameter) opens on the runs table, whose Dataset column names each run's splits.
+        experiment_page = f"{base}/experiments/{experiment}?workflowType=machine_learning"
+        runs_page = _dump_dom(experiment_page, tmp_path)
         assert "cpu_net" in runs_page and "shallow_cnn" in runs_page
+        sha256 = json.loads((project / "data" / "raw" / "source.json").read_text())["sha256"]
+        for split in ("train", "val", "test"):
+            assert f"synthetic-{split} ({sha256[:12]})" in runs_page, split
         assert "ferflow-emotion" in _dump_dom(f"{base}/models", tmp_path)
         model_page = _dump_dom(f"{base}/models/ferflow-emotion", tmp_path)
         assert "champion" in model_page and "Version 1" in model_page
         shot = tmp_path / "mlflow-ui.png"
         subprocess.run([_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'p'}",
-                        f"--screenshot={shot}", f"{base}/experiments/{experiment}/runs"],
+                        f"--screenshot={shot}", experiment_page],
                        capture_output=True, timeout=120, check=True)
         assert shot.stat().st_size > 10_000
     finally:

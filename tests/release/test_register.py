@@ -12,16 +12,18 @@ import pytest
 from mlflow import MlflowClient
 
 from ferflow import EMOTIONS
-from ferflow.config import EvaluateParams, RegisterParams
+from ferflow.config import BootstrapParams, EvaluateParams, RegisterParams
 from ferflow.errors import FerflowError
 from ferflow.evaluation.evaluate import evaluate_backbone
 from ferflow.layout import Layout
 from ferflow.models.inference import load_classifier, predict_probabilities
+from ferflow.release.leaderboard import robustness_flags
 from ferflow.release.register import register_best
-from ferflow.release.selection import Candidate, choose_best
+from ferflow.release.selection import Candidate, Robustness, choose_best
 from ferflow.serving.pyfunc import unwrap
 
 FAST = EvaluateParams(tta=("none",), misclassified=4)
+BOOTSTRAP = BootstrapParams()
 
 
 def labels(counts: dict[int, int]) -> np.ndarray:
@@ -69,13 +71,20 @@ def test_register_promotes_by_validation_and_rescored_champion(
     evaluate_all(project, ["a", "b"])
     params = RegisterParams(model_name="faces", min_improvement=0.01)
 
-    first = register_best(["a", "b"], params, Layout(project))
+    first = register_best(["a", "b"], params, Layout(project), bootstrap=BOOTSTRAP)
     assert (first["selected"], first["version"], first["alias"]) == ("a", "1", "champion")
     assert first["test_accuracy"] < first["candidates"]["b"]["test_accuracy"]
+    assert first["val_accuracy_ci_low"] < 20 / 28 < first["val_accuracy_ci_high"]
     assert json.loads((project / "metrics" / "summary.json").read_text()) == first
     board = (project / "reports" / "leaderboard.md").read_text()
-    assert "| a | 0.7143 |" in board and "**selected** → v1, **champion**" in board
-    assert "| b | 0.2857 |" in board
+    low, high = first["val_accuracy_ci_low"], first["val_accuracy_ci_high"]
+    assert f"| a | 0.7143 [{low:.4f}, {high:.4f}] |" in board
+    assert "**selected** → v1, **champion**" in board and "| b | 0.2857 [" in board
+    # Each predicts one class: the other's recall is 0 → flagged; a constant answer survives
+    # any flip.
+    assert first["candidates"]["a"]["flags"] == ["surprise recall 0.000 < 0.1"]
+    assert "| a | surprise (0.000) | 1.000 | 1.000 |" in board
+    assert "## Champion gate" not in board  # the first version had no champion to beat
 
     client = MlflowClient(tracking_uri)
     version = client.get_model_version("faces", "1")
@@ -94,14 +103,21 @@ def test_register_promotes_by_validation_and_rescored_champion(
     # New validation data: the champion (a) scores 8/28 on it, b 20/28 → b takes the alias.
     set_split(project, "val", {3: 8, 5: 20})
     evaluate_all(project, ["a", "b"])
-    second = register_best(["a", "b"], params, Layout(project))
+    second = register_best(["a", "b"], params, Layout(project), bootstrap=BOOTSTRAP)
     assert (second["selected"], second["version"], second["alias"]) == ("b", "2", "champion")
     assert second["promotion"]["previous_champion"] == "1"
     assert second["promotion"]["previous_champion_val_accuracy"] == pytest.approx(8 / 28)
+    gate = second["promotion"]["gate"]  # both served models scored on the same 28 images
+    assert gate["challenger_val_accuracy"] == pytest.approx(20 / 28)
+    assert gate["gain"] == pytest.approx(12 / 28)
+    assert 0 < gate["gain_ci_low"] < gate["gain"] < gate["gain_ci_high"]
+    assert "## Champion gate" in (project / "reports" / "leaderboard.md").read_text()
 
     # Nothing changed: the new version only ties the champion → challenger.
-    third = register_best(["a", "b"], params, Layout(project))
+    third = register_best(["a", "b"], params, Layout(project), bootstrap=BOOTSTRAP)
     assert (third["selected"], third["version"], third["alias"]) == ("b", "3", "challenger")
+    assert third["promotion"]["gate"]["gain"] == 0.0
+    assert "no gain beyond the val split's noise" in third["promotion"]["reason"]
     assert third["champion_version"] == "2"
     assert str(client.get_model_version_by_alias("faces", "champion").version) == "2"
     assert str(client.get_model_version_by_alias("faces", "challenger").version) == "3"
@@ -126,8 +142,10 @@ def test_ensemble_candidate_competes_and_registers_as_one_model(
     assert max(s["val"]["accuracy"] for s in singles) < 1.0, "members must differ from the mean"
 
     result = register_best(["a", "b"], RegisterParams(model_name="ens", ensemble_top_k=2),
-                           Layout(project))
+                           Layout(project), bootstrap=BOOTSTRAP)
     assert result["selected"].startswith("ensemble(") and result["val_accuracy"] == 1.0
+    assert result["val_accuracy_ci_low"] == result["val_accuracy_ci_high"] == 1.0
+    assert result["candidates"][result["selected"]]["flags"] == []  # no slices for ensembles
     assert sorted(result["members"]) == ["a", "b"]
     served = mlflow.pyfunc.load_model("models:/ens@champion")
     assert len(unwrap(served).models) == 2
@@ -143,4 +161,16 @@ def test_too_large_ensemble_is_a_clear_error(project: Path, add_backbone) -> Non
     add_backbone("a", predicts=3)
     evaluate_all(project, ["a"])
     with pytest.raises(FerflowError, match="ensemble_top_k is 2 but only 1 backbones"):
-        register_best(["a"], RegisterParams(ensemble_top_k=2), Layout(project))
+        register_best(["a"], RegisterParams(ensemble_top_k=2), Layout(project),
+                      bootstrap=BOOTSTRAP)
+
+
+def test_flags_name_the_worst_class_and_a_flip_sensitive_backbone() -> None:
+    robustness = Robustness(worst_class="disgust", worst_class_recall=0.05, flip_agreement=0.7,
+                            brightness_agreement=0.9, brightness_shift=16,
+                            slice_accuracy={}, slice_edges={})
+    c = Candidate("net", ("net",), 0.7, 0.6, 0.7, 0.6, robustness=robustness)
+    assert robustness_flags(c, RegisterParams(min_class_recall=0.1, min_flip_agreement=0.8)) == [
+        "disgust recall 0.050 < 0.1", "flip agreement 0.700 < 0.8"]
+    assert robustness_flags(c, RegisterParams(min_class_recall=0.05,
+                                              min_flip_agreement=0.7)) == []

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 
 import mlflow
@@ -8,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow.exceptions import MlflowException
+from mlflow.models.utils import load_serving_example
 
 from ferflow import EMOTIONS
 from ferflow.models.inference import load_classifier, predict_probabilities
@@ -45,3 +47,17 @@ def test_bad_input_is_an_invalid_parameter_error(champion) -> None:
     with pytest.raises(MlflowException, match="not valid base64") as caught:
         champion.predict(pd.DataFrame({"image": ["%%%"]}))
     assert caught.value.error_code == "INVALID_PARAMETER_VALUE"
+
+
+def test_a_client_reads_outputs_and_an_example_request_before_calling(registered,
+                                                                     champion) -> None:
+    signature = mlflow.models.get_model_info(registered.champion_uri).signature
+    assert signature.outputs.input_names() == list(EMOTIONS)
+    assert signature.inputs is None  # not enforced: arrays and base64 images both go in
+    request = json.loads(load_serving_example(registered.champion_uri))
+    assert request["dataframe_split"]["columns"] == ["image"]
+    example = champion.input_example
+    assert list(example.columns) == ["image"] and len(example) == 1
+    answer = champion.predict(example)
+    assert list(answer.columns) == list(EMOTIONS)
+    assert answer.to_numpy().sum() == pytest.approx(1.0, abs=1e-5)

@@ -1,5 +1,6 @@
 """Faults in the shared store, with nothing lost: the tracking server stopped in the middle of
-a training, PostgreSQL restarted between two stages, the S3 server down during `dvc push`.
+a training, PostgreSQL restarted between two stages, the S3 server down during `dvc push` and
+`dvc pull`.
 The tests run in order on one clone and one stack of their own."""
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ pytestmark = pytest.mark.slow
 EPOCHS = 16
 NO_RETRIES = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
 """A server that is gone fails the next call at once (MLflow's default retries for minutes)."""
+S3_NO_RETRIES = {"AWS_MAX_ATTEMPTS": "1"}
+"""The same for DVC's S3 client (botocore retries a refused connection with back-off)."""
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +88,7 @@ def test_postgres_restarted_between_two_stages(team: Team, repo: Path,
 def test_s3_down_during_push_is_a_clear_error_and_a_retry_succeeds(team: Team,
                                                                    repo: Path) -> None:
     team.stack.stop_s3(crash=True)
-    failed = team.dvc(repo, "push", check=False)
+    failed = team.dvc(repo, "push", check=False, env=team.env(**S3_NO_RETRIES))
     assert failed.returncode != 0
     assert "Could not connect to the endpoint URL" in failed.stderr, failed.stderr
     assert team.stack.s3_url in failed.stderr
@@ -95,3 +98,28 @@ def test_s3_down_during_push_is_a_clear_error_and_a_retry_succeeds(team: Team,
     team.dvc(repo, "push")
     status = team.dvc(repo, "status", "--cloud")
     assert "in sync" in status.stdout, status.stdout
+
+
+def test_s3_down_during_pull_is_a_clear_error_and_a_retry_succeeds(
+        team: Team, repo: Path, tmp_path: Path) -> None:
+    """A second machine pulls what the first pushed while the S3 server is down."""
+    team.run("git", "add", "-A", cwd=repo)
+    team.run("git", "commit", "-qm", "trained", cwd=repo)
+    team.run("git", "push", "-q", "origin", "HEAD", cwd=repo)
+    other = clone(repo.parent / "origin.git", tmp_path / "other")
+    model = Path("models", "cpu_net", "model.keras")
+    team.stack.stop_s3(crash=True)
+    failed = team.dvc(other, "pull", check=False, env=team.env(**S3_NO_RETRIES))
+    assert failed.returncode != 0
+    assert "Could not connect to the endpoint URL" in failed.stderr, failed.stderr
+    assert team.stack.s3_url in failed.stderr
+    assert "Traceback" not in failed.stderr
+    assert not (other / model).exists()
+    # The restarted moto has an empty bucket: the first machine pushes again, then the same
+    # pull, retried, gets every output.
+    team.stack.start_s3()
+    team.dvc(repo, "push")
+    team.dvc(other, "pull")
+    assert (other / model).read_bytes() == (repo / model).read_bytes()
+    status = team.dvc(other, "status", "--with-deps", "evaluate@cpu_net")
+    assert "up to date" in status.stdout, status.stdout

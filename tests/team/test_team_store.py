@@ -8,8 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
+import numpy as np
 import pytest
 from mlflow import MlflowClient
+from model_server import post, serving
 from PIL import Image
 from team_project import Team, clone, make_origin, python
 
@@ -115,6 +117,8 @@ def test_two_registers_at_once_make_one_champion_and_lose_no_version(
 
 def test_a_second_machine_pulls_the_outputs_and_has_nothing_to_rerun(
         team: Team, clones: tuple[Path, Path], tmp_path: Path) -> None:
+    """And it uses the champion from the server: `ferflow predict` and `mlflow models serve`
+    there give the same probabilities."""
     a = clones[0]
     team.run("git", "add", "-A", cwd=a)
     team.run("git", "commit", "-qm", "results of a", cwd=a)
@@ -131,6 +135,16 @@ def test_a_second_machine_pulls_the_outputs_and_has_nothing_to_rerun(
                          cwd=other)  # the champion, from the server: no --model
     [answer] = json.loads(predicted.stdout)
     assert answer["error"] is None and answer["faces"][0]["emotion"] in EMOTIONS
+    with serving(f"models:/{MODEL}@champion", team.env(), tmp_path / "serve.log",
+                 cwd=other) as url:
+        pixels = np.asarray(Image.open(face).convert("L")).reshape(1, -1).tolist()
+        status, body = post(f"{url}/invocations", {"inputs": pixels})
+    assert status == 200, body
+    [served] = body["predictions"]
+    expected = answer["faces"][0]["probabilities"]
+    assert served.keys() == expected.keys()
+    np.testing.assert_allclose([served[e] for e in EMOTIONS], [expected[e] for e in EMOTIONS],
+                               atol=1e-4)
 
 
 def test_the_password_is_written_nowhere(team: Team, clones: tuple[Path, Path]) -> None:

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from params_data import params_tree, write_params
 
+from ferflow.data.lineage import DataLineage
 from ferflow.errors import FerflowError
 from ferflow.tracking.connect import log_into_run, open_tracker
 from ferflow.tracking.folder import FolderTracker
@@ -38,6 +39,21 @@ def test_runs_log_resume_and_fail_in_files(tmp_path: Path) -> None:
     assert meta["tags"] == {"backbone": "cpu_net"}
     assert tracker.resume_run(run) and not tracker.resume_run("gone")
     assert open_tracker(uri, "exp").logged_epochs(run, "loss") == 2
+
+
+def test_datasets_go_into_run_json_and_system_metrics_are_not_recorded(tmp_path: Path) -> None:
+    tracker = open_tracker(f"folder:{tmp_path}", "exp")
+    run = tracker.start_run("cpu_net", {})
+    with tracker.system_metrics(run):
+        pass
+    lineage = DataLineage(source="file", origin="fer2013.csv", sha256="ab" * 32,
+                          rows={"val": 28, "test": 21})
+    log_into_run(tracker.ref(run), {"eval_test_accuracy": 0.5}, [], "evaluation", lineage)
+    meta = json.loads((tmp_path / "exp" / run / "run.json").read_text())
+    assert meta["datasets"] == {
+        split: {"source": "file", "origin": "fer2013.csv", "sha256": "ab" * 32, "rows": rows}
+        for split, rows in (("val", 28), ("test", 21))}
+    assert [m["key"] for m in tracker.metrics(run)] == ["eval_test_accuracy"]
 
 
 def test_logging_into_a_missing_run_is_named(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from mlflow import MlflowClient
 from ferflow.tracking.model_registry import (
     CHALLENGER,
     CHAMPION,
+    Verdict,
     promote_if_better,
     register_version,
     version_by_alias,
@@ -41,12 +42,14 @@ def new_version(client: MlflowClient, name: str, tmp_path: Path, backbone: str) 
     return str(version.version)
 
 
-def scorer(accuracies: dict[str, float], calls: list[str]):
-    def score(model_uri: str) -> float:
-        calls.append(model_uri)
-        return accuracies[model_uri.rsplit("/", 1)[1]]
+def judge(better: bool, champion_accuracy: float, calls: list[str]):
+    """A judge that records which champion it was asked about and answers `better`."""
 
-    return score
+    def decide(model_uri: str) -> Verdict:
+        calls.append(model_uri)
+        return Verdict(better, champion_accuracy, "the test says so", {"gain": 0.25})
+
+    return decide
 
 
 def test_register_version_creates_the_model_once_with_tags(client, name, tmp_path) -> None:
@@ -63,66 +66,34 @@ def test_first_version_becomes_champion_without_scoring(client, name, tmp_path) 
     v1 = new_version(client, name, tmp_path, "a")
     assert version_by_alias(client, name, CHAMPION) is None  # model, no alias
     calls: list[str] = []
-    decision = promote_if_better(client, name, v1, 0.40, min_improvement=0.01,
-                                 score_model=scorer({}, calls))
-    assert (decision.alias, decision.previous_champion) == (CHAMPION, None)
+    decision = promote_if_better(client, name, v1, 0.40, judge=judge(False, 0.0, calls))
+    assert (decision.alias, decision.previous_champion, decision.gate) == (CHAMPION, None, {})
     assert calls == []
     assert str(client.get_model_version_by_alias(name, CHAMPION).version) == v1
 
 
 def test_better_version_takes_champion_and_clears_old_challenger(client, name, tmp_path) -> None:
     v1, v2, v3 = (new_version(client, name, tmp_path, b) for b in "abc")
-    promote_if_better(client, name, v1, 0.50, min_improvement=0.01,
-                      score_model=scorer({}, []))
+    promote_if_better(client, name, v1, 0.50, judge=judge(True, 0.0, []))
     calls: list[str] = []
-    # v2 is worse than v1 re-scored today (0.50) → challenger.
-    d2 = promote_if_better(client, name, v2, 0.45, min_improvement=0.01,
-                           score_model=scorer({v1: 0.50}, calls))
+    # The judge finds v2 no better than v1 (re-scored today at 0.50) → challenger.
+    d2 = promote_if_better(client, name, v2, 0.45, judge=judge(False, 0.50, calls))
     assert d2.alias == CHALLENGER and d2.previous_champion_val_accuracy == 0.50
+    assert d2.reason == f"does not beat version {v1}: the test says so"
+    assert d2.gate == {"gain": 0.25}
     assert calls == [f"models:/{name}/{v1}"]
     assert str(client.get_model_version_by_alias(name, CHALLENGER).version) == v2
-    # v3 beats v1 by 0.05 ≥ 0.01 → champion; v2's challenger alias goes.
-    d3 = promote_if_better(client, name, v3, 0.55, min_improvement=0.01,
-                           score_model=scorer({v1: 0.50}, calls))
+    # v3 is better → champion; v2's challenger alias goes.
+    d3 = promote_if_better(client, name, v3, 0.55, judge=judge(True, 0.50, calls))
     assert (d3.alias, d3.previous_champion) == (CHAMPION, v1)
+    assert d3.reason == f"beats version {v1}: the test says so"
     assert str(client.get_model_version_by_alias(name, CHAMPION).version) == v3
     assert version_by_alias(client, name, CHALLENGER) is None
 
 
-def test_champion_is_rescored_not_taken_from_its_old_tags(client, name, tmp_path) -> None:
-    v1, v2 = (new_version(client, name, tmp_path, b) for b in "ab")
-    promote_if_better(client, name, v1, 0.90, min_improvement=0.0, score_model=scorer({}, []))
-    # v1 scored 0.90 when registered, but only 0.60 on today's validation split: v2 wins.
-    d = promote_if_better(client, name, v2, 0.70, min_improvement=0.0,
-                          score_model=scorer({v1: 0.60}, []))
-    assert d.alias == CHAMPION
-
-
-@pytest.mark.parametrize(
-    ("new", "champion", "margin", "alias"),
-    [
-        (0.520, 0.500, 0.02, CHAMPION),     # gain equals the margin: enough
-        (0.519, 0.500, 0.02, CHALLENGER),   # just short of the margin
-        (0.500, 0.500, 0.0, CHALLENGER),    # a tie never beats the champion
-        (0.501, 0.500, 0.0, CHAMPION),      # no margin: any gain wins
-        (0.450, 0.500, 0.0, CHALLENGER),    # worse
-    ],
-)
-def test_margin(client, name, tmp_path, new, champion, margin, alias) -> None:
-    v1, v2 = (new_version(client, name, tmp_path, b) for b in "ab")
-    promote_if_better(client, name, v1, champion, min_improvement=margin,
-                      score_model=scorer({}, []))
-    d = promote_if_better(client, name, v2, new, min_improvement=margin,
-                          score_model=scorer({v1: champion}, []))
-    assert d.alias == alias
-    expected_champion = v2 if alias == CHAMPION else v1
-    assert str(client.get_model_version_by_alias(name, CHAMPION).version) == expected_champion
-
-
 def test_rerun_on_the_champion_keeps_it(client, name, tmp_path) -> None:
     v1 = new_version(client, name, tmp_path, "a")
-    promote_if_better(client, name, v1, 0.5, min_improvement=0.0, score_model=scorer({}, []))
+    promote_if_better(client, name, v1, 0.5, judge=judge(True, 0.0, []))
     calls: list[str] = []
-    d = promote_if_better(client, name, v1, 0.5, min_improvement=0.0,
-                          score_model=scorer({}, calls))
+    d = promote_if_better(client, name, v1, 0.5, judge=judge(False, 0.0, calls))
     assert d.alias == CHAMPION and calls == []

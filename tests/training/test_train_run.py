@@ -10,8 +10,10 @@ import mlflow
 import numpy as np
 import pytest
 from mlflow import MlflowClient
+from mlflow.entities import Run
 from training_data import tiny_params, write_arrays
 
+from ferflow.config import MlflowParams
 from ferflow.data.arrays import load_split
 from ferflow.layout import Layout
 from ferflow.tracking.mlflow_service import TrackingService
@@ -23,12 +25,17 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("run")
     write_arrays(root / "data" / "arrays")
     (root / "data" / "raw").mkdir()
-    (root / "data" / "raw" / "source.json").write_text(json.dumps({"sha256": "ab" * 32}))
+    (root / "data" / "raw" / "source.json").write_text(json.dumps({
+        "source": "file", "origin": "/data/fer2013.csv", "sha256": "ab" * 32, "rows": 107}))
     uri = f"sqlite:///{root / 'mlflow.db'}"
     tracker = TrackingService(uri, "tests")
     layout = Layout(root)
     metrics = train_backbone("cpu_net", tiny_params(epochs=3), layout=layout, tracker=tracker)
     return root, layout, metrics, uri
+
+
+def _run(layout: Layout, uri: str) -> Run:
+    return MlflowClient(uri).get_run(json.loads(layout.run_json("cpu_net").read_text())["run_id"])
 
 
 def test_writes_every_output(trained) -> None:
@@ -102,3 +109,29 @@ def test_mlflow_run_has_params_metrics_tags_and_model(trained) -> None:
     model = mlflow.keras.load_model(logged[0].model_uri)
     scores = model.predict(np.zeros((2, 48, 48, 1), "float32"), verbose=0)
     assert scores.shape == (2, 7) and np.isfinite(scores).all()
+
+
+def test_mlflow_run_shows_the_datasets_it_saw(trained) -> None:
+    _, layout, _, uri = trained
+    datasets = {d.dataset.name: d for d in _run(layout, uri).inputs.dataset_inputs}
+    assert sorted(datasets) == ["fer2013-test", "fer2013-train", "fer2013-val"]
+    for split, rows in (("train", 70), ("val", 23), ("test", 14)):  # write_arrays' sizes
+        found = datasets[f"fer2013-{split}"]
+        assert [(t.key, t.value) for t in found.tags] == [("mlflow.data.context", split)]
+        assert found.dataset.digest == "ab" * 6 and found.dataset.source_type == "local"
+        assert json.loads(found.dataset.source) == {"uri": "/data/fer2013.csv"}
+        assert json.loads(found.dataset.profile)["num_rows"] == rows
+
+
+def test_system_metrics_are_on_by_default_and_off_with_the_param(trained, tmp_path) -> None:
+    _, layout, _, uri = trained
+    assert "system/cpu_utilization_percentage" in _run(layout, uri).data.metrics
+    write_arrays(tmp_path / "data" / "arrays", rows=28)
+    params = tiny_params(epochs=1, models={"cpu_net": {"width": 0.125}})
+    quiet = params.model_copy(update={"mlflow": MlflowParams(experiment="tests",
+                                                             system_metrics=False)})
+    off = Layout(tmp_path)
+    train_backbone("cpu_net", quiet, layout=off, tracker=TrackingService(uri, "tests"))
+    logged = _run(off, uri).data.metrics
+    assert "best_val_accuracy" in logged
+    assert not [key for key in logged if key.startswith("system/")]

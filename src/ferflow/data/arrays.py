@@ -46,3 +46,17 @@ def load_split(arrays_dir: Path, split: str) -> Split:
         raise FerflowError(f"{path}: expected x (N, 48, 48) and y (N,) with N > 0, got x "
                            f"{x.shape} and y {y.shape}; rerun the preprocess stage")
     return Split(x.astype("float32")[..., None], y.astype(np.int64))
+
+
+def split_rows(arrays_dir: Path, split: str) -> int | None:
+    """The number of faces in `<arrays_dir>/<split>.npz` (only its labels are read); None when
+    there is no such file."""
+    path = arrays_file(arrays_dir, split)
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path) as data:
+            return len(data["y"])
+    except (KeyError, ValueError, OSError) as exc:
+        raise FerflowError(f"{path}: not a preprocess arrays file with labels y ({exc}); "
+                           "rerun the preprocess stage") from None

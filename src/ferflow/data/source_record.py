@@ -14,9 +14,15 @@ def write_source_record(path: Path, info: dict[str, Any]) -> None:
     write_json(path, info)
 
 
+def read_source_record(path: Path) -> dict[str, Any]:
+    """`source.json` as the download stage wrote it ({} when it is missing or unreadable)."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
 def data_sha256(path: Path) -> str:
     """The raw data's sha256 from `source.json` ("unknown" without it)."""
-    try:
-        return str(json.loads(path.read_text(encoding="utf-8"))["sha256"])
-    except (FileNotFoundError, KeyError, json.JSONDecodeError):
-        return "unknown"
+    return str(read_source_record(path).get("sha256", "unknown"))

@@ -1,2 +1,3 @@
-"""Evaluation: metrics, test-time augmentation, confusion-matrix and mistakes plots
-(`evaluate@<backbone>`), and model selection, leaderboard and registration (`register`)."""
+"""Evaluation (`evaluate@<backbone>`): metrics with their bootstrap intervals, test-time
+augmentation, slices and invariances, confusion-matrix and mistakes plots. The intervals also
+serve the release step's champion gate."""

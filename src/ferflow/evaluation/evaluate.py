@@ -1,5 +1,6 @@
-"""evaluate@<backbone>: test and validation metrics (with test-time augmentation), confusion
-matrix and mistakes pictures, all logged into the backbone's MLflow run and written for DVC.
+"""evaluate@<backbone>: test and validation metrics (with test-time augmentation), each with
+its 95% bootstrap interval, the test split's slices and invariances, confusion matrix and
+mistakes pictures, all logged into the backbone's MLflow run and written for DVC.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import numpy as np
 from ferflow import EMOTIONS
 from ferflow.config import EvaluateParams
 from ferflow.data.arrays import Split, load_split
+from ferflow.data.lineage import read_lineage
+from ferflow.evaluation.intervals import CONFIDENCE, metric_intervals, resample_counts
 from ferflow.evaluation.metrics import classification_metrics
 from ferflow.evaluation.plots import (
     write_confusion_csv,
@@ -21,8 +24,15 @@ from ferflow.evaluation.plots import (
     write_misclassified_png,
 )
 from ferflow.evaluation.results import write_eval_metrics
+from ferflow.evaluation.slices import brightened, flat_slice_metrics, slice_report
 from ferflow.layout import Layout
-from ferflow.models.inference import VIEWS_PER_MODE, load_classifier, tta_probabilities
+from ferflow.models.inference import (
+    VIEWS_PER_MODE,
+    flip,
+    load_classifier,
+    predict_probabilities,
+    tta_probabilities,
+)
 from ferflow.progress import Progress
 from ferflow.tracking.connect import log_into_run
 from ferflow.tracking.run_ref import read_run_ref
@@ -34,7 +44,9 @@ ARTIFACT_DIR = "evaluation"
 def score_split(
     model: Any, split: Split, params: EvaluateParams, progress: Progress | None = None
 ) -> tuple[dict[str, Any], np.ndarray]:
-    """Metrics of the plain prediction plus `accuracy_<mode>` / `macro_f1_<mode>` per TTA mode.
+    """Metrics of the plain prediction plus `accuracy_<mode>` / `macro_f1_<mode>` per TTA mode,
+    each accuracy and macro-F1 with its 95% bootstrap interval (`<metric>_ci_low`,
+    `<metric>_ci_high`), all modes on the same resampled images.
 
     Returns the metrics and the plain probabilities (N, classes).
     """
@@ -42,14 +54,32 @@ def score_split(
         return tta_probabilities(model, split.x, mode, crop_size=params.ten_crop_size,
                                  batch_size=params.batch_size, progress=progress)
 
+    counts = resample_counts(len(split.y), params.bootstrap.resamples, params.bootstrap.seed)
     plain = run("none")
     metrics = classification_metrics(split.y, plain.argmax(axis=1))
+    metrics.update(metric_intervals(split.y, plain.argmax(axis=1), counts))
     for mode in params.tta:
         probs = plain if mode == "none" else run(mode)
         scored = classification_metrics(split.y, probs.argmax(axis=1))
         metrics[f"accuracy_{mode}"] = scored["accuracy"]
         metrics[f"macro_f1_{mode}"] = scored["macro_f1"]
+        metrics.update(metric_intervals(split.y, probs.argmax(axis=1), counts, f"_{mode}"))
     return metrics, plain
+
+
+def score_slices(
+    model: Any, split: Split, metrics: dict[str, Any], plain: np.ndarray,
+    params: EvaluateParams, progress: Progress | None = None,
+) -> dict[str, Any]:
+    """`slice_report` of a split from its metrics and plain probabilities: the model also
+    predicts the mirrored faces and the faces brightened by `params.brightness_shift`."""
+    def predicted(images: np.ndarray) -> np.ndarray:
+        return predict_probabilities(model, images, params.batch_size, progress).argmax(axis=1)
+
+    return slice_report(split.x, split.y, plain.argmax(axis=1), metrics["per_class"],
+                        flipped=predicted(flip(split.x)),
+                        brighter=predicted(brightened(split.x, params.brightness_shift)),
+                        brightness_shift=params.brightness_shift)
 
 
 def flat_run_metrics(result: dict[str, Any]) -> dict[str, float]:
@@ -66,6 +96,7 @@ def flat_run_metrics(result: dict[str, Any]) -> dict[str, float]:
                         flat[f"eval_{split}_{score}_{name}"] = scores[score]
             elif key != "n":
                 flat[f"eval_{split}_{key}"] = value
+    flat.update(flat_slice_metrics(result["slices"], "eval_test_"))
     return flat
 
 
@@ -77,16 +108,21 @@ def evaluate_backbone(backbone: str, params: EvaluateParams, layout: Layout) -> 
     val, test = (load_split(layout.arrays_dir, s) for s in ("val", "test"))
 
     views = 1 + sum(VIEWS_PER_MODE[m] for m in params.tta if m != "none")
-    with Progress(views * (len(val.y) + len(test.y)), f"evaluate {backbone}", "img") as progress:
+    images = views * (len(val.y) + len(test.y)) + 2 * len(test.y)  # + the two slice views
+    with Progress(images, f"evaluate {backbone}", "img") as progress:
         val_metrics, _ = score_split(model, val, params, progress)
         test_metrics, test_probs = score_split(model, test, params, progress)
+        slices = score_slices(model, test, test_metrics, test_probs, params, progress)
 
     result: dict[str, Any] = {
         "backbone": backbone,
         "params": int(model.count_params()),
         "tta": list(params.tta),
+        "bootstrap": {"confidence": CONFIDENCE, "resamples": params.bootstrap.resamples,
+                      "seed": params.bootstrap.seed},
         "val": val_metrics,
         "test": test_metrics,
+        "slices": {"split": "test", **slices},
     }
     predicted = test_probs.argmax(axis=1)
     confusion_csv = layout.confusion_csv(backbone)
@@ -104,19 +140,32 @@ def evaluate_backbone(backbone: str, params: EvaluateParams, layout: Layout) -> 
         metrics_file = Path(tmp) / "metrics.json"
         metrics_file.write_text(json.dumps(result, indent=2, sort_keys=True))
         log_into_run(run, flat_run_metrics(result),
-                     [confusion_png, mistakes_png, confusion_csv, metrics_file], ARTIFACT_DIR)
+                     [confusion_png, mistakes_png, confusion_csv, metrics_file], ARTIFACT_DIR,
+                     read_lineage(layout))
     # Last: DVC and the register stage see the metrics only once everything else is in place.
     write_eval_metrics(layout, backbone, result)
     return result
 
 
+def _with_interval(scores: dict[str, Any], key: str) -> str:
+    return (f"{scores[key]:.4f} [{scores[f'{key}_ci_low']:.4f}, "
+            f"{scores[f'{key}_ci_high']:.4f}]")
+
+
 def describe_evaluation(result: dict[str, Any]) -> str:
-    """One line per split: accuracy, each TTA mode's, macro-F1."""
+    """One line per split: accuracy, each TTA mode's, macro-F1, with their 95% intervals; one
+    line of the test split's slices."""
     lines = []
     for split in ("val", "test"):
         scores = result[split]
-        extra = "".join(f", {mode} {scores[f'accuracy_{mode}']:.4f}"
+        extra = "".join(f", {mode} {_with_interval(scores, f'accuracy_{mode}')}"
                         for mode in result["tta"] if mode != "none")
-        lines.append(f"{result['backbone']} {split}: accuracy {scores['accuracy']:.4f}{extra}, "
-                     f"macro-F1 {scores['macro_f1']:.4f} ({scores['n']} images)")
+        lines.append(f"{result['backbone']} {split}: accuracy "
+                     f"{_with_interval(scores, 'accuracy')}{extra}, macro-F1 "
+                     f"{_with_interval(scores, 'macro_f1')} ({scores['n']} images)")
+    slices = result["slices"]
+    lines.append(f"{result['backbone']} test slices: worst class {slices['worst_class']} "
+                 f"(recall {slices['worst_class_recall']:.4f}), flip agreement "
+                 f"{slices['flip_agreement']:.4f}, brightness {slices['brightness_shift']:+g} "
+                 f"agreement {slices['brightness_agreement']:.4f}")
     return "\n".join(lines)

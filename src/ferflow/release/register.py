@@ -5,16 +5,20 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ferflow.atomic import write_json, write_text
-from ferflow.config import RegisterParams
+from ferflow.config import BootstrapParams, RegisterParams
 from ferflow.data.arrays import load_split
+from ferflow.data.lineage import read_lineage
 from ferflow.data.source_record import data_sha256
 from ferflow.errors import FerflowError
-from ferflow.evaluation.metrics import accuracy
 from ferflow.layout import Layout
 from ferflow.release.leaderboard import render_leaderboard, summary
+from ferflow.release.model_card import model_card
 from ferflow.release.selection import (
     Candidate,
+    champion_gate,
     choose_best,
     ensemble_candidate,
     load_candidate,
@@ -25,6 +29,7 @@ from ferflow.tracking.model_registry import (
     LoggedModel,
     ModelRegistry,
     load_pyfunc,
+    model_uri,
 )
 from ferflow.tracking.run_ref import RunRef, git_commit, read_run_ref
 
@@ -66,8 +71,9 @@ def _log_model(best: Candidate, runs: dict[str, RunRef], layout: Layout,
 
 
 def register_best(backbones: list[str], params: RegisterParams, layout: Layout, *,
-                  batch_size: int = 256) -> dict[str, Any]:
-    """Run the register stage from the evaluate outputs under `layout`; returns the summary."""
+                  bootstrap: BootstrapParams, batch_size: int = 256) -> dict[str, Any]:
+    """Run the register stage from the evaluate outputs under `layout`; returns the summary.
+    `bootstrap` sets the intervals of an ensemble's metrics and of the champion gate."""
     if not backbones:
         raise FerflowError("no backbones to register: list at least one in params.yaml")
     candidates = [load_candidate(b, layout) for b in backbones]
@@ -78,7 +84,7 @@ def register_best(backbones: list[str], params: RegisterParams, layout: Layout, 
         candidates.append(ensemble_candidate(
             candidates, params.ensemble_top_k, model_file={b: layout.model_file(b)
                                                            for b in backbones},
-            val=val, test=test, batch_size=batch_size))
+            val=val, test=test, bootstrap=bootstrap, batch_size=batch_size))
     best = choose_best(candidates)
 
     tracking_uri = runs[best.members[0]].tracking_uri
@@ -86,25 +92,26 @@ def register_best(backbones: list[str], params: RegisterParams, layout: Layout, 
     logged = _log_model(best, runs, layout, registry)
     version = registry.register(
         params.model_name, logged, tags=_version_tags(best, logged.run_id, layout),
-        description=(f"{best.name}: validation accuracy {best.val_accuracy:.4f} (chosen by it "
-                     f"among {len(candidates)} candidates), test accuracy "
-                     f"{best.test_accuracy:.4f}, macro-F1 {best.test_macro_f1:.4f}."),
+        description=model_card(best, len(candidates), read_lineage(layout),
+                               git_commit(layout.root),
+                               {m: registry.run_params(runs[m].run_id) for m in best.members}),
         model_description=MODEL_DESCRIPTION,
     )
 
-    def score_on_val(model_uri: str) -> float:
-        model = load_pyfunc(model_uri, tracking_uri)
-        return accuracy(val.y, model.predict(val.x).to_numpy())
+    def predicted_on_val(uri: str) -> np.ndarray:
+        return load_pyfunc(uri, tracking_uri).predict(val.x).to_numpy().argmax(axis=1)
 
-    promotion = registry.promote_if_better(params.model_name, version.version,
-                                           best.val_accuracy,
-                                           min_improvement=params.min_improvement,
-                                           score_model=score_on_val)
+    new_uri = model_uri(params.model_name, version=str(version.version))
+    promotion = registry.promote_if_better(
+        params.model_name, version.version, best.val_accuracy,
+        judge=lambda champion_uri: champion_gate(
+            val.y, predicted_on_val(new_uri), predicted_on_val(champion_uri),
+            min_improvement=params.min_improvement, bootstrap=bootstrap))
     kept = ""
     if promotion.alias != CHAMPION and promotion.previous_champion is not None:
         kept = registry.version_tag(params.model_name, promotion.previous_champion, "candidate")
-    write_text(layout.leaderboard, render_leaderboard(candidates, best, promotion, kept))
-    result = summary(candidates, best, promotion)
+    write_text(layout.leaderboard, render_leaderboard(candidates, best, promotion, params, kept))
+    result = summary(candidates, best, promotion, params)
     write_json(layout.summary, result)
     return result
 

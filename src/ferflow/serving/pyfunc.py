@@ -3,12 +3,14 @@ probabilities, wrapping one Keras model file (or several, whose probabilities it
 
 Logged as MLflow 3 "models from code" (`model_code.py`, no pickle) with the `.keras` files as
 artifacts and the ferflow package bundled as model code, so the model loads with the code it was
-registered with, in any environment that has the pinned requirements.
+registered with, in any environment that has the pinned requirements. It carries a signature
+(its output columns) and an input example (one face as base64 PNG) for clients to read.
 """
 
 from __future__ import annotations
 
-import logging
+import base64
+import io
 import os
 from collections.abc import Sequence
 from importlib import metadata
@@ -19,12 +21,15 @@ import mlflow
 import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.types.schema import ColSpec, DataType, Schema
+from PIL import Image
 
 import ferflow
 from ferflow import EMOTIONS
 from ferflow.errors import FerflowError
-from ferflow.serving.images import faces_from_input
+from ferflow.serving.images import IMAGE_COLUMN, faces_from_input
 from ferflow.tracking.mlflow_service import pinned_requirements
 from ferflow.tracking.model_registry import PyfuncSpec
 
@@ -53,8 +58,9 @@ class EmotionClassifier(mlflow.pyfunc.PythonModel):
         total = sum(predict_probabilities(m, faces, batch_size) for m in self.models)
         return np.asarray(total, dtype=np.float32) / len(self.models)
 
-    # MLflow reads this hint: pd.DataFrame keeps it from enforcing a schema, which matters
-    # because the REST `inputs` form also delivers arrays and dicts (faces_from_input takes all).
+    # MLflow reads this hint: pd.DataFrame keeps it from inferring an input schema, which it
+    # would enforce, while the REST `inputs` form also delivers arrays and dicts
+    # (faces_from_input takes all). See `emotion_signature`.
     def predict(
         self,
         context: mlflow.pyfunc.PythonModelContext | None,
@@ -68,15 +74,24 @@ class EmotionClassifier(mlflow.pyfunc.PythonModel):
         return pd.DataFrame(self.probabilities(faces), columns=list(EMOTIONS))
 
 
-class _NoSignatureWarning(logging.Filter):
-    """Drop MLflow's "cannot infer a model signature" warning: the model has no signature on
-    purpose (see `EmotionClassifier.predict`), so the warning would only alarm readers."""
+def emotion_signature() -> ModelSignature:
+    """What `mlflow.models.get_model_info(uri).signature` tells a client: one probability
+    column per emotion. It has no input schema on purpose: MLflow enforces one on every call,
+    and a column schema would turn away the pixel arrays the model also takes (the REST
+    `inputs` form, `predict(faces)`); the input example shows the request instead."""
+    return ModelSignature(outputs=Schema([ColSpec(DataType.float, name) for name in EMOTIONS]))
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "model signature" not in record.getMessage()
 
+def input_example() -> pd.DataFrame:
+    """A request the model answers: one synthetic happy face as base64 PNG in the `image`
+    column (the form of `dataframe_split` / `dataframe_records` requests)."""
+    # Imported here, at registration: the served model's own imports need no pydantic.
+    from ferflow.data.synthetic import draw_faces
 
-logging.getLogger("mlflow.pyfunc").addFilter(_NoSignatureWarning())
+    face = draw_faces(np.array([EMOTIONS.index("happy")]), noise=0.0, seed=0)[0]
+    png = io.BytesIO()
+    Image.fromarray(face).save(png, format="PNG")
+    return pd.DataFrame({IMAGE_COLUMN: [base64.b64encode(png.getvalue()).decode("ascii")]})
 
 
 def pip_requirements() -> list[str]:
@@ -100,6 +115,8 @@ def emotion_model_spec(
         code_paths=[str(Path(ferflow.__file__).parent)],
         pip_requirements=pip_requirements(),
         metadata={"emotions": list(EMOTIONS), **(metadata_ or {})},
+        signature=emotion_signature(),
+        input_example=input_example(),
     )
 
 

@@ -12,6 +12,7 @@ from ferflow.tracking.folder import SCHEME, FolderTracker, log_into_folder_run
 from ferflow.tracking.run_ref import RunRef
 
 if TYPE_CHECKING:
+    from ferflow.data.lineage import DataLineage
     from ferflow.tracking.mlflow_service import TrackingService
 
 
@@ -25,11 +26,12 @@ def open_tracker(uri: str, experiment: str) -> TrackingService | FolderTracker:
 
 
 def log_into_run(run: RunRef, metrics: Mapping[str, float], files: list[Path],
-                 artifact_path: str) -> None:
-    """Add metrics and artifact files to the existing run `run` in its own store."""
+                 artifact_path: str, lineage: DataLineage | None = None) -> None:
+    """Add metrics, artifact files and the data's datasets (`lineage`) to the existing run
+    `run` in its own store."""
     if run.tracking_uri.startswith(SCHEME):
-        log_into_folder_run(run, metrics, files, artifact_path)
+        log_into_folder_run(run, metrics, files, artifact_path, lineage)
         return
     from ferflow.tracking.mlflow_service import log_into_run as log_into_mlflow_run
 
-    log_into_mlflow_run(run, metrics, files, artifact_path)
+    log_into_mlflow_run(run, metrics, files, artifact_path, lineage)

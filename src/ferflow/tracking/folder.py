@@ -3,7 +3,8 @@ the same calls as `TrackingService`, written as JSON files that `mlflow` never n
 
 `folder:<path>` as MLFLOW_TRACKING_URI selects it. Layout: `<path>/<experiment>/<run id>/`
 with `run.json` (name, status, tags, params), `metrics.jsonl` (one line per logged value, with
-its step) and `artifacts/`.
+its step) and `artifacts/`. The datasets a run saw are in its `run.json` too; system metrics
+are not recorded (a host without MLflow may lack psutil, which samples them).
 """
 
 from __future__ import annotations
@@ -14,11 +15,14 @@ import shutil
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ferflow.atomic import write_json
 from ferflow.errors import FerflowError
 from ferflow.tracking.run_ref import RunRef, failed_on_error
+
+if TYPE_CHECKING:
+    from ferflow.data.lineage import DataLineage
 
 SCHEME = "folder:"
 
@@ -45,7 +49,7 @@ class FolderTracker:
     def _update(self, run_id: str, **changes: Any) -> None:
         meta = self._meta(run_id)
         for key, value in changes.items():
-            meta[key] = {**meta[key], **value} if isinstance(value, dict) else value
+            meta[key] = {**meta.get(key, {}), **value} if isinstance(value, dict) else value
         write_json(self._run(run_id) / "run.json", meta)
 
     def ref(self, run_id: str) -> RunRef:
@@ -92,6 +96,17 @@ class FolderTracker:
     def logged_epochs(self, run_id: str, key: str) -> int:
         return max((m["step"] for m in self.metrics(run_id) if m["key"] == key), default=0)
 
+    def log_datasets(self, run_id: str, lineage: DataLineage) -> None:
+        """The splits the run saw, under `datasets` in its run.json."""
+        self._update(run_id, datasets={
+            split: {"source": lineage.source, "origin": lineage.origin,
+                    "sha256": lineage.sha256, "rows": rows}
+            for split, rows in lineage.rows.items()})
+
+    def system_metrics(self, run_id: str) -> contextlib.AbstractContextManager[None]:
+        """Nothing: a folder store records no system metrics (see the module docstring)."""
+        return contextlib.nullcontext()
+
     def log_artifact(self, run_id: str, path: Path, artifact_path: str | None = None) -> None:
         target = self._run(run_id) / "artifacts" / (artifact_path or "")
         target.mkdir(parents=True, exist_ok=True)
@@ -112,7 +127,7 @@ class FolderTracker:
 
 
 def log_into_folder_run(run: RunRef, metrics: Mapping[str, float], files: list[Path],
-                        artifact_path: str) -> None:
+                        artifact_path: str, lineage: DataLineage | None = None) -> None:
     """`log_into_run` for a folder store; FerflowError when the run is not there."""
     tracker = FolderTracker(run.tracking_uri, run.experiment_id)
     if not (tracker._run(run.run_id) / "run.json").is_file():
@@ -121,3 +136,5 @@ def log_into_folder_run(run: RunRef, metrics: Mapping[str, float], files: list[P
     tracker.log_metrics(run.run_id, metrics)
     for path in files:
         tracker.log_artifact(run.run_id, path, artifact_path)
+    if lineage is not None:
+        tracker.log_datasets(run.run_id, lineage)

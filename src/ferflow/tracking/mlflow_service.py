@@ -1,16 +1,20 @@
 """MLflow behind one small service: one run per backbone per training, resumable, with every
-call that writes to the store retried while a shared SQLite database is locked."""
+call that writes to the store retried while a shared SQLite database is locked. Each run
+records the data it saw as MLflow dataset inputs and, while it trains, the machine's load as
+system metrics."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping
+import json
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlflow import MlflowClient
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
+from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 from mlflow.utils.time import get_current_time_millis
 
 from ferflow.errors import FerflowError
@@ -18,17 +22,63 @@ from ferflow.tracking.run_ref import RunRef, failed_on_error
 from ferflow.tracking.server import check_server, server_errors
 from ferflow.tracking.store import artifact_location, retry_locked, store_lock
 
+if TYPE_CHECKING:
+    from ferflow.data.lineage import DataLineage
+
 T = TypeVar("T")
 
 MAX_BATCH = 100
 """MLflow's limit on params (and a safe size for metrics) per log_batch call."""
 MAX_PARAM_LENGTH = 6000
 
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_DEVELOPMENT = "custom_model_development"
+"""MLflow's experiment kind for model training (not GenAI apps). A UI that picks an
+experiment's first page by its kind opens it on its runs; MLflow 3.17's UI picks it by its own
+GenAI / Model training switch instead (README "Compare runs in the MLflow UI")."""
+
+DIGEST_LENGTH = 12
+"""Hex digits of the data's sha256 that name a dataset's version in MLflow (its store keeps
+at most 36); the dataset's profile keeps the whole sha256."""
+
+SYSTEM_METRICS_INTERVAL_S = 10.0
+"""Seconds between system-metrics samples (MLflow's default);
+MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL overrides it."""
+
+
+def dataset_source(source: str, origin: str) -> tuple[str, dict[str, Any]]:
+    """MLflow's source type and source for ferflow's `data.source` and where it read the data:
+    what the UI shows, and links to, as the dataset's source."""
+    if source == "url":
+        return "http", {"url": origin}
+    if source == "kaggle":
+        return "http", {"url": f"https://www.kaggle.com/competitions/{origin}"}
+    if source == "file":
+        return "local", {"uri": origin}
+    return "code", {"tags": {"data.source": source}}
+
+
+def dataset_inputs(lineage: DataLineage) -> list[DatasetInput]:
+    """One MLflow dataset input per split: named `<fer2013|synthetic>-<split>`, the start of
+    the data's sha256 as digest, the split as context, the rows and the source in its profile."""
+    source_type, source = dataset_source(lineage.source, lineage.origin)
+    family = "synthetic" if lineage.source == "synthetic" else "fer2013"
+    return [
+        DatasetInput(
+            Dataset(name=f"{family}-{split}", digest=lineage.sha256[:DIGEST_LENGTH],
+                    source_type=source_type, source=json.dumps(source),
+                    profile=json.dumps({"num_rows": rows, "sha256": lineage.sha256,
+                                        "data.source": lineage.source,
+                                        "origin": lineage.origin})),
+            tags=[InputTag(MLFLOW_DATASET_CONTEXT, split)])
+        for split, rows in lineage.rows.items()
+    ]
+
 
 def log_into_run(run: RunRef, metrics: Mapping[str, float], files: list[Path],
-                 artifact_path: str) -> None:
-    """Add metrics and artifact files to an existing (usually finished) run, such as the
-    evaluation of a trained backbone; FerflowError when the run is gone."""
+                 artifact_path: str, lineage: DataLineage | None = None) -> None:
+    """Add metrics, artifact files and the data's datasets to an existing (usually finished)
+    run, such as the evaluation of a trained backbone; FerflowError when the run is gone."""
     check_server(run.tracking_uri)
     client = MlflowClient(tracking_uri=run.tracking_uri)
     try:
@@ -47,6 +97,8 @@ def log_into_run(run: RunRef, metrics: Mapping[str, float], files: list[Path],
         for path in files:
             retry_locked(lambda path=path: client.log_artifact(run.run_id, str(path),
                                                                artifact_path))
+        if lineage is not None:
+            retry_locked(lambda: client.log_inputs(run.run_id, dataset_inputs(lineage)))
 
 
 class TrackingService:
@@ -71,22 +123,27 @@ class TrackingService:
             return retry_locked(call)
 
     def _ensure_experiment(self, name: str) -> str:
+        """The id of experiment `name`, created if needed, tagged as model development."""
         found = self.client.get_experiment_by_name(name)
-        if found is not None:
-            if found.lifecycle_stage == "deleted":
-                raise FerflowError(
-                    f"MLflow experiment {name!r} is deleted in {self.tracking_uri}: restore it "
-                    "(mlflow experiments restore) or set mlflow.experiment to another name")
-            return found.experiment_id
-        try:
-            return self.client.create_experiment(
-                name, artifact_location=artifact_location(self.tracking_uri))
-        except MlflowException:
-            # Another process created it between our look-up and create.
-            found = self.client.get_experiment_by_name(name)
-            if found is None:
-                raise
-            return found.experiment_id
+        if found is None:
+            try:
+                return self.client.create_experiment(
+                    name, artifact_location=artifact_location(self.tracking_uri),
+                    tags={EXPERIMENT_KIND_TAG: MODEL_DEVELOPMENT})
+            except MlflowException:
+                # Another process created it between our look-up and create.
+                found = self.client.get_experiment_by_name(name)
+                if found is None:
+                    raise
+        if found.lifecycle_stage == "deleted":
+            raise FerflowError(
+                f"MLflow experiment {name!r} is deleted in {self.tracking_uri}: restore it "
+                "(mlflow experiments restore) or set mlflow.experiment to another name")
+        if found.tags.get(EXPERIMENT_KIND_TAG) != MODEL_DEVELOPMENT:
+            # Made by an older ferflow, by hand, or guessed by the UI.
+            self.client.set_experiment_tag(found.experiment_id, EXPERIMENT_KIND_TAG,
+                                           MODEL_DEVELOPMENT)
+        return found.experiment_id
 
     def ref(self, run_id: str) -> RunRef:
         return RunRef(run_id, self.experiment_id, self.tracking_uri)
@@ -133,6 +190,31 @@ class TrackingService:
         now = get_current_time_millis()
         items = [Metric(k, float(v), now, 0) for k, v in sorted(metrics.items())]
         self._call(lambda: self.client.log_batch(run_id, metrics=items))
+
+    def log_datasets(self, run_id: str, lineage: DataLineage) -> None:
+        """The splits the run saw, as its dataset inputs (logging them again adds nothing)."""
+        self._call(lambda: self.client.log_inputs(run_id, dataset_inputs(lineage)))
+
+    @contextlib.contextmanager
+    def system_metrics(self, run_id: str) -> Iterator[None]:
+        """While the block runs, sample the machine's CPU, memory, disk and network use (and
+        NVIDIA GPUs, where nvidia-ml-py is installed) into run `run_id` as `system/*` metrics,
+        every SYSTEM_METRICS_INTERVAL_S. A block that succeeds is sampled once more at its end,
+        so a run shorter than one interval has its sample too. Best effort, as in MLflow: a
+        failed sample is at most a warning in the log, never a failed training."""
+        from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+        monitor = SystemMetricsMonitor(run_id, sampling_interval=SYSTEM_METRICS_INTERVAL_S,
+                                       resume_logging=True, tracking_uri=self.tracking_uri)
+        monitor.start()
+        try:
+            yield
+        finally:
+            monitor.finish()
+        with contextlib.suppress(Exception):  # a lost sample is no failed training
+            monitor.collect_metrics()
+            monitor.publish_metrics(monitor.aggregate_metrics())
+            self._call(monitor.mlflow_logger.flush)
 
     def log_artifact(self, run_id: str, path: Path, artifact_path: str | None = None) -> None:
         self._call(lambda: self.client.log_artifact(run_id, str(path), artifact_path))

@@ -1,8 +1,8 @@
 """MLflow model registry: new versions, promotion by alias, and loading a model back.
 
 `champion` is the version in use (`models:/<name>@champion`); a new version takes it only if it
-beats the current champion on the *current* validation split by at least `min_improvement`,
-otherwise it becomes the `challenger`. Aliases replace MLflow's deprecated stages.
+beats the current champion on the *current* validation split (the release step judges how; see
+`Verdict`), otherwise it becomes the `challenger`. Aliases replace MLflow's deprecated stages.
 Writes are retried while a shared SQLite store is locked by parallel runs.
 """
 
@@ -35,9 +35,6 @@ def model_uri(name: str, *, alias: str | None = None, version: str | None = None
 
 STORE_SCHEMES = ("models:", "runs:")
 """Model URIs that are resolved through the tracking store (the others name files)."""
-
-_ROUNDING = 1e-9
-"""Slack when comparing a gain with `min_improvement` (accuracies are ratios of counts)."""
 
 
 def _is(exc: MlflowException, code: int) -> bool:
@@ -122,6 +119,19 @@ def version_by_alias(client: MlflowClient, name: str, alias: str) -> ModelVersio
 
 
 @dataclass(frozen=True)
+class Verdict:
+    """A new version judged against the current champion on today's validation split."""
+
+    better: bool
+    """True: the new version takes the `champion` alias."""
+    champion_val_accuracy: float
+    reason: str
+    """Why, with the numbers, e.g. "gain +0.0210 val accuracy, 95% interval ..."."""
+    evidence: dict[str, float] = field(default_factory=dict)
+    """The numbers behind the decision, recorded with the promotion."""
+
+
+@dataclass(frozen=True)
 class Promotion:
     """What `promote_if_better` decided, for the logs, the leaderboard and summary.json."""
 
@@ -134,6 +144,8 @@ class Promotion:
     previous_champion_val_accuracy: float | None
     """The previous champion re-scored on the current validation split (None if there was none)."""
     reason: str
+    gate: dict[str, float] = field(default_factory=dict)
+    """`Verdict.evidence` when a champion was judged against (empty otherwise)."""
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -145,14 +157,13 @@ def promote_if_better(
     version: str,
     val_accuracy: float,
     *,
-    min_improvement: float,
-    score_model: Callable[[str], float],
+    judge: Callable[[str], Verdict],
 ) -> Promotion:
-    """Give version `version` the `champion` alias if it beats the current champion by at
-    least `min_improvement` validation accuracy, else the `challenger` alias.
+    """Give version `version` the `champion` alias if `judge` finds it better than the current
+    champion, else the `challenger` alias.
 
-    `score_model(model_uri)` re-scores the current champion on today's validation split, so a
-    champion registered against older data is judged on the same images as the newcomer. The
+    `judge(champion_model_uri)` re-scores the current champion on today's validation split, so
+    a champion registered against older data is judged on the same images as the newcomer. The
     first version of a model becomes champion. When a version becomes champion, a `challenger`
     alias left on an older version is removed (the newest candidate is now in use).
     """
@@ -166,22 +177,19 @@ def promote_if_better(
         return Promotion(name, version, CHAMPION, val_accuracy, version, val_accuracy,
                          "already the champion")
 
-    champion_accuracy = float(score_model(model_uri(name, version=str(current.version))))
-    gain = val_accuracy - champion_accuracy
-    if gain > 0 and gain >= min_improvement - _ROUNDING:
+    verdict = judge(model_uri(name, version=str(current.version)))
+    if verdict.better:
         _set_alias(client, name, CHAMPION, version)
         challenger = version_by_alias(client, name, CHALLENGER)
         if challenger is not None and str(challenger.version) != version:
             retry_locked(lambda: client.delete_registered_model_alias(name, CHALLENGER))
-        return Promotion(name, version, CHAMPION, val_accuracy, str(current.version),
-                         champion_accuracy,
-                         f"beats version {current.version} by {gain:+.4f} val accuracy "
-                         f"(needed {min_improvement:+.4f})")
-    _set_alias(client, name, CHALLENGER, version)
-    return Promotion(name, version, CHALLENGER, val_accuracy, str(current.version),
-                     champion_accuracy,
-                     f"gain over version {current.version} is {gain:+.4f} val accuracy, less "
-                     f"than the required {min_improvement:+.4f}")
+    else:
+        _set_alias(client, name, CHALLENGER, version)
+    outcome = "beats" if verdict.better else "does not beat"
+    return Promotion(name, version, CHAMPION if verdict.better else CHALLENGER, val_accuracy,
+                     str(current.version), verdict.champion_val_accuracy,
+                     f"{outcome} version {current.version}: {verdict.reason}",
+                     dict(verdict.evidence))
 
 
 @dataclass(frozen=True)
@@ -195,6 +203,10 @@ class PyfuncSpec:
     pip_requirements: list[str]
     metadata: dict[str, Any] = field(default_factory=dict)
     name: str = "emotion_model"
+    signature: Any = None
+    """An `mlflow.models.ModelSignature`: what a client reads before calling the model."""
+    input_example: Any = None
+    """A request the model answers; MLflow stores it and checks it against the model."""
 
 
 @dataclass(frozen=True)
@@ -217,7 +229,7 @@ class ModelRegistry:
         return mlflow.pyfunc.log_model(
             name=spec.name, python_model=spec.python_model, artifacts=spec.artifacts,
             code_paths=spec.code_paths, pip_requirements=spec.pip_requirements,
-            metadata=spec.metadata)
+            metadata=spec.metadata, signature=spec.signature, input_example=spec.input_example)
 
     def log_into_run(self, run_id: str, spec: PyfuncSpec) -> LoggedModel:
         """Log `spec` into the existing run `run_id` (a backbone's training run)."""
@@ -246,13 +258,16 @@ class ModelRegistry:
                                     model_description=model_description)
 
     def promote_if_better(self, name: str, version: str, val_accuracy: float, *,
-                          min_improvement: float,
-                          score_model: Callable[[str], float]) -> Promotion:
+                          judge: Callable[[str], Verdict]) -> Promotion:
         """`promote_if_better`, holding the model's promotion lock: registers running at once
         (several machines, one store) decide one after the other."""
         with server_errors(self.tracking_uri), promotion_lock(self.client, name):
-            return promote_if_better(self.client, name, version, val_accuracy,
-                                     min_improvement=min_improvement, score_model=score_model)
+            return promote_if_better(self.client, name, version, val_accuracy, judge=judge)
+
+    def run_params(self, run_id: str) -> dict[str, str]:
+        """The params of run `run_id` (a backbone's training run: its effective recipe)."""
+        with server_errors(self.tracking_uri):
+            return dict(retry_locked(lambda: self.client.get_run(run_id)).data.params)
 
     def version_tag(self, name: str, version: str, key: str) -> str:
         """Tag `key` of version `version` ("" when unset)."""

@@ -15,6 +15,7 @@ import keras
 from ferflow import backend
 from ferflow.config import Params, TrainParams
 from ferflow.data.arrays import Split, load_split
+from ferflow.data.lineage import read_lineage
 from ferflow.data.source_record import data_sha256
 from ferflow.layout import Layout
 from ferflow.progress import is_interactive
@@ -281,6 +282,9 @@ def train_backbone(backbone: str, params: Params, *, layout: Layout,
             tracker.log_params(run_id, {**recipe.flat(), "data.train_images": len(train_set.y),
                                         "data.val_images": len(val_set.y),
                                         **(plan.params() if plan else {})})
+            lineage = read_lineage(layout)
+            if lineage is not None:
+                tracker.log_datasets(run_id, lineage)
             checkpoints.remember_run(run_id, stamp)
         if state is None:
             state = TrainState(fingerprint=stamp, run_id=run_id,
@@ -289,7 +293,10 @@ def train_backbone(backbone: str, params: Params, *, layout: Layout,
             print(f"train {backbone}: resuming after epoch {state.epoch} "
                   f"(MLflow run {run_id}) from {checkpoints.current}", flush=True)
             _sync_logged_epochs(tracker, state)
-        with backend.failing_on_lost_process(lambda: tracker.finish(run_id, "FAILED")):
+        system_metrics = (tracker.system_metrics(run_id) if params.mlflow.system_metrics
+                          else contextlib.nullcontext())
+        with (backend.failing_on_lost_process(lambda: tracker.finish(run_id, "FAILED")),
+              system_metrics):
             with watching_interrupts() as interrupts:
                 _fit_phases(run_recipe, built, wrapper, state=state, checkpoints=checkpoints,
                             tracker=tracker, inputs=inputs, interrupts=interrupts)
