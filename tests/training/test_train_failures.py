@@ -3,6 +3,7 @@ the run has started (an error, Ctrl-C) ends it FAILED, and a rerun still resumes
 
 from __future__ import annotations
 
+import os
 import signal
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from training_data import (
 from ferflow.errors import FerflowError
 from ferflow.layout import Layout
 from ferflow.tracking.mlflow_service import TrackingService
-from ferflow.training.loop import train_backbone
+from ferflow.training.loop import train_backbone, watching_interrupts
 
 
 def _runs(uri: str) -> list:
@@ -96,3 +97,19 @@ def test_ctrl_c_during_training_ends_the_run_failed(tmp_path: Path) -> None:
     (run,) = _runs(uri)
     assert run.info.status == "FAILED"
     assert checkpointed_epoch(tmp_path) >= 1  # kept: the next attempt resumes this run
+
+
+def test_ctrl_c_during_a_checkpoint_and_epoch_log_waits_for_them_to_finish() -> None:
+    """Ctrl-C right after a checkpoint lands in the epoch's MLflow write: raising there once
+    left SQLite locked by the interrupted write and the FAILED run waited on it."""
+    finished = []
+    with pytest.raises(KeyboardInterrupt), watching_interrupts() as interrupts:
+        with interrupts.deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            finished.append("checkpoint and log")
+        finished.append("after the block")
+    assert finished == ["checkpoint and log"]
+    with pytest.raises(KeyboardInterrupt), watching_interrupts():
+        os.kill(os.getpid(), signal.SIGINT)  # outside a deferred block: at once, as before
+        finished.append("never")
+    assert finished == ["checkpoint and log"]

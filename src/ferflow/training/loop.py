@@ -52,11 +52,12 @@ class EpochEnd(keras.callbacks.Callback):
     1.. of a multi-host training) it neither logs nor prints."""
 
     def __init__(self, *, state: TrainState, recipe: Recipe, net: keras.Model,
-                 checkpoints: Checkpoints, tracker: Tracker | None, last_phase: bool,
-                 total_epochs: int, images_per_epoch: int) -> None:
+                 checkpoints: Checkpoints, tracker: Tracker | None,
+                 interrupts: InterruptCheck, last_phase: bool, total_epochs: int,
+                 images_per_epoch: int) -> None:
         super().__init__()
         self.state, self.recipe, self.net = state, recipe, net
-        self.checkpoints, self.tracker = checkpoints, tracker
+        self.checkpoints, self.tracker, self.interrupts = checkpoints, tracker, interrupts
         self.last_phase, self.total_epochs = last_phase, total_epochs
         self.images_per_epoch = images_per_epoch
         self.started = time.monotonic()
@@ -87,10 +88,12 @@ class EpochEnd(keras.callbacks.Callback):
         if decision.stop:
             self.model.stop_training = True
 
-        self.checkpoints.save(state, self.net, optimizer, decision.improved)
+        with self.interrupts.deferred():  # a whole checkpoint and epoch log, or neither
+            self.checkpoints.save(state, self.net, optimizer, decision.improved)
+            if self.tracker is not None:
+                self.tracker.log_epoch(state.run_id, state.epoch, values)
         if self.tracker is None:
             return
-        self.tracker.log_epoch(state.run_id, state.epoch, values)
         if not is_interactive():
             print(f"train {self.recipe.backbone} epoch {state.epoch}/{self.total_epochs}: "
                   f"loss {values['loss']:.4f}, accuracy {values['accuracy']:.4f}, val_loss "
@@ -108,10 +111,25 @@ class InterruptCheck(keras.callbacks.Callback):
     def __init__(self) -> None:
         super().__init__()
         self.interrupted = False
+        self._deferring = 0
 
     def handle(self, signum: int, frame: Any) -> None:
         self.interrupted = True
-        raise KeyboardInterrupt
+        if not self._deferring:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Ctrl-C inside the block is raised when the block ends, not in the middle of it: a
+        KeyboardInterrupt inside an MLflow write once left SQLite's write lock held by the
+        interrupted connection, and ending the run FAILED then waited on that lock."""
+        self._deferring += 1
+        try:
+            yield
+        finally:
+            self._deferring -= 1
+        if self.interrupted and not self._deferring:
+            raise KeyboardInterrupt
 
     def _check(self, *args: Any) -> None:
         if self.interrupted:
@@ -350,8 +368,9 @@ def _fit_phases(recipe: Recipe, built: BuiltModel, wrapper: keras.Model, *, stat
         if state.phase != phase:
             state.phase, state.plateau_wait = phase, 0
         callback = EpochEnd(state=state, recipe=recipe, net=net, checkpoints=checkpoints,
-                            tracker=tracker, last_phase=phase == phases[-1][0],
-                            total_epochs=total, images_per_epoch=inputs.images)
+                            tracker=tracker, interrupts=interrupts,
+                            last_phase=phase == phases[-1][0], total_epochs=total,
+                            images_per_epoch=inputs.images)
         wrapper.fit(**inputs.arguments, epochs=end, initial_epoch=state.epoch,
                     callbacks=[interrupts, callback, *inputs.callbacks],
                     verbose=1 if is_interactive() and tracker is not None else 0)
