@@ -10,6 +10,7 @@ The first `warmup` steps (tracing, compiling, allocating) are not timed.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -102,9 +103,15 @@ def benchmark_training(backbones: list[str], train: TrainParams, *, devices: lis
     backend and precision, and its rows."""
     for count in devices:
         backend.check_device_count(count)
-    rows = [measure_training(b, train, devices=n, width=width, batch_size=batch_size,
-                             steps=steps, augment=augment, precision=precision)
-            for b in backbones for n in devices]
+    rows = []
+    for b in backbones:
+        for n in devices:
+            # Progress on stderr, and the name of what was running if the process dies.
+            print(f"benchmark train: {b} on {n} device{'s' if n > 1 else ''}", file=sys.stderr,
+                  flush=True)
+            rows.append(measure_training(b, train, devices=n, width=width,
+                                         batch_size=batch_size, steps=steps, augment=augment,
+                                         precision=precision))
     lines = [f"training throughput on {backend.device_description()} "
              f"(keras {keras.__version__}, {backend.backend_name()} backend, "
              f"{rows[0].precision}), "
