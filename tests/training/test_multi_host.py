@@ -129,9 +129,13 @@ def test_a_lost_process_fails_process_0_with_a_clear_error(tmp_path: Path, how: 
     assert first.returncode == 1, output[-5000:]
     assert took < LOST_WITHIN_S, f"{took:.1f} s"
     (error,) = [line for line in output.splitlines() if line.startswith("ferflow: error:")]
-    expected = ("another process of this multi-host training is lost" if how == "killed" else
-                f"process 1 stopped answering {HEARTBEAT_S} s ago")
-    assert error.startswith("ferflow: error: process 0 of 2: ") and expected in error, error
+    # A killed peer is usually seen by the collective's reset connection; on a loaded machine
+    # the heartbeat watch can notice first. Either is the clear error users need.
+    stopped = f"process 1 stopped answering {HEARTBEAT_S} s ago"
+    expected = ([stopped, "another process of this multi-host training is lost"]
+                if how == "killed" else [stopped])
+    assert error.startswith("ferflow: error: process 0 of 2: "), error
+    assert any(message in error for message in expected), error
     assert "Fatal Python error" not in output  # ended by ferflow, not aborted by JAX
     (run,) = _runs(f"sqlite:///{roots[0] / 'mlflow.db'}")
     assert run.info.status == "FAILED"
