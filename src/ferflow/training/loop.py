@@ -23,7 +23,7 @@ from ferflow.tracking.connect import open_tracker
 from ferflow.tracking.run_ref import dvc_experiment_name, git_commit
 from ferflow.tracking.store import tracking_uri
 from ferflow.training.augment import build_augmenter, training_model
-from ferflow.training.budget import BudgetPlan, plan_budget, plans_budget
+from ferflow.training.budget import BudgetPlan, plan_budget, plans_budget, replan
 from ferflow.training.checkpoint import Checkpoints, fingerprint
 from ferflow.training.inputs import FitInputs, fit_inputs
 from ferflow.training.outputs import CURVES, write_outputs
@@ -56,6 +56,9 @@ class EpochEnd(keras.callbacks.Callback):
                  interrupts: InterruptCheck, last_phase: bool, total_epochs: int,
                  images_per_epoch: int) -> None:
         super().__init__()
+        self.replanned: BudgetPlan | None = None
+        """Set when the time budget's plan changed after an epoch: fit stops, and the loop
+        continues with the new horizon (`_fit_phases`)."""
         self.state, self.recipe, self.net = state, recipe, net
         self.checkpoints, self.tracker, self.interrupts = checkpoints, tracker, interrupts
         self.last_phase, self.total_epochs = last_phase, total_epochs
@@ -85,6 +88,8 @@ class EpochEnd(keras.callbacks.Callback):
                                self.recipe.train, last_phase=self.last_phase)
         if decision.learning_rate is not None:
             optimizer.learning_rate = decision.learning_rate
+        if not decision.stop and state.budget:
+            self._replan()
         if decision.stop:
             self.model.stop_training = True
 
@@ -100,6 +105,29 @@ class EpochEnd(keras.callbacks.Callback):
                   f"{values['val_loss']:.4f}, val_accuracy {values['val_accuracy']:.4f}, lr "
                   f"{values['learning_rate']:.3g} ({elapsed:.1f} s)"
                   + (", best so far" if decision.improved else ""), flush=True)
+
+
+    def _replan(self) -> None:
+        """Check the time budget's plan against the epochs so far; when it changes, record it
+        in the state (a resumed training keeps it) and stop this fit for the new horizon, or
+        for good when no further epoch fits."""
+        state = self.state
+        plan = BudgetPlan(**state.budget)  # type: ignore[arg-type]
+        new = replan(plan, self.recipe.train.time_budget_s, epochs_done=state.epoch,
+                     train_time_s=state.train_time_s)
+        if new is None:
+            return
+        state.budget = asdict(new)
+        self.model.stop_training = True
+        if new.epochs <= state.epoch:
+            state.stopped_early, state.stop_reason = True, "time budget"
+        else:
+            self.replanned = new
+        if self.tracker is not None:
+            print(f"train {self.recipe.backbone}: after epoch {state.epoch} "
+                  f"({state.train_time_s / state.epoch:.1f} s an epoch) the budget fits "
+                  f"{_count(new.epochs, 'epoch')}, not {plan.epochs}: the cosine schedule now "
+                  f"ends after epoch {new.epochs}", flush=True)
 
 
 class InterruptCheck(keras.callbacks.Callback):
@@ -218,13 +246,14 @@ def measure_budget(recipe: Recipe, inputs: FitInputs, train_set: Split, val_set:
 
 def compile_phase(wrapper: keras.Model, built: BuiltModel, train: TrainParams, base_lr: float,
                   epochs: int, steps_per_epoch: int,
-                  accuracy: type[keras.metrics.Metric] = keras.metrics.CategoricalAccuracy
-                  ) -> None:
+                  accuracy: type[keras.metrics.Metric] = keras.metrics.CategoricalAccuracy,
+                  *, anchor: tuple[int, float] = (0, 0.0)) -> None:
     """Compile `wrapper` for one training phase: the recipe's optimizer and schedule over
-    `epochs`, the head's loss, and `accuracy` (the one the inputs need: `FitInputs`)."""
+    `epochs` (from `anchor`: `learning_rate_for`), the head's loss, and `accuracy` (the one
+    the inputs need: `FitInputs`)."""
     from ferflow.models import loss_for_head
 
-    lr = learning_rate_for(train, base_lr, epochs, steps_per_epoch)
+    lr = learning_rate_for(train, base_lr, epochs, steps_per_epoch, anchor=anchor)
     wrapper.compile(optimizer=make_optimizer(train, lr),
                     loss=loss_for_head(built.head, train.label_smoothing),
                     metrics=[accuracy(name="accuracy")])
@@ -287,7 +316,8 @@ def train_backbone(backbone: str, params: Params, *, layout: Layout,
 
     if tracker is None:
         return _train_in_lock_step(run_recipe, built, wrapper, policy, checkpoints=checkpoints,
-                                   inputs=inputs, train_images=len(train_set.y), layout=layout)
+                                   inputs=inputs, train_images=len(train_set.y), layout=layout,
+                                   budget=asdict(plan) if plan else None)
     previous = state.run_id if state else checkpoints.run_for(stamp) if resumable else None
     if previous is not None and tracker.resume_run(previous):
         run_id, new_run = previous, False
@@ -327,11 +357,12 @@ def train_backbone(backbone: str, params: Params, *, layout: Layout,
 
 def _train_in_lock_step(recipe: Recipe, built: BuiltModel, wrapper: keras.Model, policy: str,
                         *, checkpoints: Checkpoints, inputs: FitInputs, train_images: int,
-                        layout: Layout) -> dict[str, Any]:
+                        layout: Layout, budget: dict[str, Any] | None) -> dict[str, Any]:
     """Process 1.. of a multi-host training: the same phases, epochs and steps as process 0,
-    whose collectives need it, but untracked; its own checkpoints hold the best epoch's
-    weights, which every process loads together at the end."""
-    state = TrainState(fingerprint="", run_id="")
+    whose collectives need it, but untracked (re-planning a time budget on process 0's clock
+    as process 0 does); its own checkpoints hold the best epoch's weights, which every
+    process loads together at the end."""
+    state = TrainState(fingerprint="", run_id="", budget=budget)
     with backend.failing_on_lost_process():
         with watching_interrupts() as interrupts:
             _fit_phases(recipe, built, wrapper, state=state, checkpoints=checkpoints,
@@ -356,8 +387,10 @@ def _fit_phases(recipe: Recipe, built: BuiltModel, wrapper: keras.Model, *, stat
         if state.stopped_early or state.epoch >= end:
             continue  # finished before the interruption
         set_training_phase(built, phase)
+        plan = BudgetPlan(**state.budget) if state.budget else None  # type: ignore[arg-type]
+        anchor = (plan.anchor_epoch, plan.anchor_progress) if plan else (0, 0.0)
         compile_phase(wrapper, built, recipe.train, base_lr, end - first, inputs.steps,
-                      inputs.accuracy)
+                      inputs.accuracy, anchor=anchor)
         if state.epoch > 0 and not restored:
             # The optimizer's state belongs to the phase it was saved in; a new phase starts
             # a fresh optimizer at its own learning rate.
@@ -367,13 +400,25 @@ def _fit_phases(recipe: Recipe, built: BuiltModel, wrapper: keras.Model, *, stat
             restored = True
         if state.phase != phase:
             state.phase, state.plateau_wait = phase, 0
-        callback = EpochEnd(state=state, recipe=recipe, net=net, checkpoints=checkpoints,
-                            tracker=tracker, interrupts=interrupts,
-                            last_phase=phase == phases[-1][0], total_epochs=total,
-                            images_per_epoch=inputs.images)
-        wrapper.fit(**inputs.arguments, epochs=end, initial_epoch=state.epoch,
-                    callbacks=[interrupts, callback, *inputs.callbacks],
-                    verbose=1 if is_interactive() and tracker is not None else 0)
+        while True:
+            callback = EpochEnd(state=state, recipe=recipe, net=net, checkpoints=checkpoints,
+                                tracker=tracker, interrupts=interrupts,
+                                last_phase=phase == phases[-1][0], total_epochs=total,
+                                images_per_epoch=inputs.images)
+            wrapper.fit(**inputs.arguments, epochs=end, initial_epoch=state.epoch,
+                        callbacks=[interrupts, callback, *inputs.callbacks],
+                        verbose=1 if is_interactive() and tracker is not None else 0)
+            moved = callback.replanned
+            if moved is None:
+                break
+            # A budgeted recipe has one phase: its cosine continues to the new end. The
+            # compiled step holds the schedule's numbers, so it is traced again.
+            recipe = recipe.with_epochs(moved.epochs)
+            end = total = moved.epochs
+            wrapper.optimizer.learning_rate = learning_rate_for(
+                recipe.train, base_lr, end - first, inputs.steps,
+                anchor=(moved.anchor_epoch, moved.anchor_progress))
+            wrapper.train_function = None
         if state.stopped_early and tracker is not None:
             why = (f"{recipe.train.time_budget_s:g} s of training (train.time_budget_s)"
                    if state.stop_reason == "time budget" else
@@ -414,6 +459,10 @@ def _finish_training(net: keras.Model, state: TrainState, recipe: Recipe, policy
     tracker.log_metrics(run_id, {k: float(metrics[k]) for k in (
         "best_val_accuracy", "best_epoch", "epochs_run", "train_time_s", "images_per_s",
         "params")})
+    if state.budget:
+        # The plan as it ended (the budget.* params hold the warm-up's).
+        tracker.log_metrics(run_id, {"budget.final_epochs": float(state.budget["epochs"]),
+                                     "budget.replans": float(state.budget.get("replans", 0))})
     tracker.log_artifact(run_id, layout.curves_png(backbone), "training")
     tracker.log_artifact(run_id, layout.history(backbone), "training")
     tracker.log_keras_model(run_id, net)

@@ -97,13 +97,44 @@ def make_optimizer(train: TrainParams, learning_rate: Any) -> keras.optimizers.O
     return keras.optimizers.Adam(learning_rate, weight_decay=decay)
 
 
-def learning_rate_for(train: TrainParams, base_lr: float, epochs: int, steps_per_epoch: int
+class ResumedCosine(keras.optimizers.schedules.LearningRateSchedule):
+    """Cosine decay that is `progress` (0..1) of the way through its curve at step
+    `anchor_step` and reaches the floor at `end_step`: a time budget's schedule after its
+    horizon moved (`training.budget.replan`), continuous with the rate already reached. With
+    anchor 0 and progress 0 it is Keras' `CosineDecay` over `end_step` steps."""
+
+    def __init__(self, base_lr: float, floor: float, *, anchor_step: int, progress: float,
+                 end_step: int) -> None:
+        self.base_lr, self.floor = base_lr, floor
+        self.anchor_step, self.progress, self.end_step = anchor_step, progress, end_step
+
+    def __call__(self, step: Any) -> Any:
+        ops = keras.ops
+        step = ops.cast(step, "float32")
+        span = float(max(1, self.end_step - self.anchor_step))
+        share = ops.clip((step - self.anchor_step) / span, 0.0, 1.0)
+        progress = self.progress + (1.0 - self.progress) * share
+        cosine = 0.5 * (1.0 + ops.cos(np.pi * progress))
+        return self.base_lr * (self.floor + (1.0 - self.floor) * cosine)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"base_lr": self.base_lr, "floor": self.floor, "anchor_step": self.anchor_step,
+                "progress": self.progress, "end_step": self.end_step}
+
+
+def learning_rate_for(train: TrainParams, base_lr: float, epochs: int, steps_per_epoch: int,
+                      *, anchor: tuple[int, float] = (0, 0.0)
                       ) -> float | keras.optimizers.schedules.LearningRateSchedule:
-    """Cosine decay over the phase's steps, or a constant that `PlateauSchedule` lowers."""
+    """Cosine decay over the phase's steps, or a constant that `PlateauSchedule` lowers.
+    `anchor` (epoch, progress): a re-planned time budget's cosine, `progress` of the way
+    through after that epoch and at the floor after `epochs`."""
     if train.schedule == "cosine":
         floor = min(train.min_learning_rate / base_lr, 1.0)
-        return keras.optimizers.schedules.CosineDecay(
-            base_lr, decay_steps=max(1, epochs * steps_per_epoch), alpha=floor)
+        total = max(1, epochs * steps_per_epoch)
+        if anchor != (0, 0.0):
+            return ResumedCosine(base_lr, floor, anchor_step=anchor[0] * steps_per_epoch,
+                                 progress=anchor[1], end_step=total)
+        return keras.optimizers.schedules.CosineDecay(base_lr, decay_steps=total, alpha=floor)
     return base_lr
 
 
