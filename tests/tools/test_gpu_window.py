@@ -33,14 +33,14 @@ def test_rehearsal_trains_evaluates_and_brings_back_few_files(tmp_path: Path) ->
     env.update(PYTHON=sys.executable, GPUWIN=str(tmp_path / "gpuwin"), OUT=str(out),
                KERAS_BACKEND="jax")
     done = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_window.sh"), "--rehearse",
-                           "--backbones", "vgg16,cpu_net"], env=env, capture_output=True,
+                           "--backbones", "shallow_cnn,cpu_net"], env=env, capture_output=True,
                           text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert sorted(p.name for p in out.iterdir()) == ["details.tar.gz", "log.txt",
                                                      "summary.json", "summary.md"]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["keras_backend"] == "jax" and summary["rehearsal"]
-    assert list(summary["backbones"]) == ["vgg16", "cpu_net"]
+    assert list(summary["backbones"]) == ["shallow_cnn", "cpu_net"]
     # The throughput check first: ferflow benchmark train's measurement of vgg19.
     throughput = summary["throughput"]
     assert throughput["backbone"] == "vgg19" and throughput["images_per_s"] > 0
@@ -50,7 +50,7 @@ def test_rehearsal_trains_evaluates_and_brings_back_few_files(tmp_path: Path) ->
         assert 0 <= result["test_accuracy_flip"] <= 1
     with tarfile.open(out / "details.tar.gz") as tar:
         names = tar.getnames()
-    assert "metrics/eval/vgg16.json" in names and "plots/train/cpu_net.png" in names
+    assert "metrics/eval/shallow_cnn.json" in names and "plots/train/cpu_net.png" in names
     assert not [n for n in names if n.endswith(".keras")]
     table = (out / "summary.md").read_text()
-    assert "| vgg16 | 2 (all) |" in table and "Throughput: vgg19 trains " in table
+    assert "| shallow_cnn | 2 (all) |" in table and "Throughput: vgg19 trains " in table
