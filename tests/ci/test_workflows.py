@@ -51,3 +51,17 @@ def test_retrain_workflow_calls_the_tested_command() -> None:
     scripts = "\n".join(s.get("run", "") for s in retrain["jobs"]["retrain"]["steps"])
     assert "ferflow retrain" in scripts
     assert "vars.RETRAIN_RUNNER" in retrain["jobs"]["retrain"]["runs-on"]
+
+
+def test_retrain_pull_request_commits_the_pictures_its_summary_links() -> None:
+    steps = yaml.safe_load((REPO / ".github/workflows/retrain.yml").read_text())[
+        "jobs"]["retrain"]["steps"]
+    (pull_request,) = [s for s in steps if "create-pull-request" in s.get("uses", "")]
+    branch = pull_request["with"]["branch"]
+    assert branch == "retrain/${{ github.run_id }}"
+    assert "reports/retrain/*.png" in pull_request["with"]["add-paths"].split()
+    assert pull_request["with"]["body-path"] == "reports/retrain-summary.md"
+    # The summary links the pictures where that branch serves them.
+    script = "\n".join(s.get("run", "") for s in steps)
+    assert '--image-base "$GITHUB_SERVER_URL/$GITHUB_REPOSITORY/raw/retrain/$GITHUB_RUN_ID"' \
+        in script

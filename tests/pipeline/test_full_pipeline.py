@@ -23,6 +23,8 @@ TINY = {
     "train.epochs": 2,
     "evaluate.tta": ["none", "flip"],
 }
+IMAGE_BASE = "https://github.com/team/ferflow/raw/retrain/42"
+"""Where the retrain workflow says the pull request's branch serves the pictures."""
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                   "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--window-size=1600,1000",
@@ -33,7 +35,8 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     project = make_project(tmp_path_factory.mktemp("full"), TINY)
     result = _run([sys.executable, "-m", "ferflow", "retrain", "--base", "HEAD",
-                   "--summary", str(project / "step-summary.md")], project)
+                   "--summary", str(project / "step-summary.md"), "--image-base", IMAGE_BASE],
+                  project)
     (project / "retrain.log").write_text(result.stdout + result.stderr)
     return project
 
@@ -50,6 +53,23 @@ def test_retrain_writes_the_job_summary(project: Path) -> None:
         assert heading in summary
     assert "cpu_net" in summary and "shallow_cnn" in summary
     assert "| true \\ predicted |" in summary
+
+
+def test_retrain_summary_shows_the_pictures_it_leaves_for_the_pull_request(
+        project: Path) -> None:
+    from PIL import Image
+
+    summary = (project / "reports" / "retrain-summary.md").read_text()
+    selected = json.loads((project / "metrics" / "summary.json").read_text())["selected"]
+    pictures = sorted(p.name for p in (project / "reports" / "retrain").iterdir())
+    assert pictures == sorted(["curves-cpu_net.png", "curves-shallow_cnn.png",
+                               f"confusion-{selected}.png"])
+    for name in pictures:
+        path = project / "reports" / "retrain" / name
+        with Image.open(path) as image:
+            assert image.format == "PNG" and min(image.size) >= 200
+        assert f"]({IMAGE_BASE}/reports/retrain/{name})" in summary
+    assert "## Pictures" in summary and "**cpu_net: learning curves**" in summary
 
 
 def test_one_run_per_backbone_and_a_champion(project: Path) -> None:

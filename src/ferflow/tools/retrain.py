@@ -2,13 +2,17 @@
 
 dvc pull (when a remote is configured) → dvc exp run with the requested overrides → dvc push
 (when a remote is configured) → a Markdown summary: metrics and params diff against the base
-ref, the leaderboard, and the selected model's confusion matrix.
+ref, the leaderboard, the selected model's confusion matrix, and pictures a reviewer looks at
+rather than reads (each trained backbone's learning curves, the confusion matrix) copied into
+`reports/retrain/` for the workflow to commit to the pull request's branch, and linked from
+the summary (`--image-base`: the URL those files will have there).
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -21,6 +25,8 @@ from ferflow.layout import Layout
 
 LAYOUT = Layout()
 SUMMARY = LAYOUT.reports_dir / "retrain-summary.md"
+PICTURES = LAYOUT.reports_dir / "retrain"
+"""The pictures the summary shows, committed with the retrain pull request."""
 
 
 def _dvc(*args: str, capture: bool = False) -> subprocess.CompletedProcess[str]:
@@ -84,6 +90,47 @@ def _confusion_section() -> str:
     return "\n".join(lines)
 
 
+def publish_pictures() -> list[tuple[str, Path]]:
+    """Copy the learning curves of every backbone in params.yaml's `train.backbones` (as the
+    experiment ran it) and the selected model's confusion matrix into `PICTURES`, replacing
+    what an earlier retrain left there; returns (caption, path) for each picture copied."""
+    from ferflow.config import load_params
+
+    if PICTURES.exists():
+        shutil.rmtree(PICTURES)
+    PICTURES.mkdir(parents=True)
+    found: list[tuple[str, Path]] = []
+
+    def copy(caption: str, source: Path, name: str) -> None:
+        if source.exists():
+            shutil.copyfile(source, PICTURES / name)
+            found.append((caption, PICTURES / name))
+
+    for backbone in load_params(Path("params.yaml")).train.backbones:
+        copy(f"{backbone}: learning curves", LAYOUT.curves_png(backbone),
+             f"curves-{backbone}.png")
+    if LAYOUT.summary.exists():
+        selected = str(json.loads(LAYOUT.summary.read_text()).get("selected", ""))
+        copy(f"{selected}: confusion matrix (test split)",
+             LAYOUT.eval_plots(selected) / "confusion_matrix.png", f"confusion-{selected}.png")
+    return found
+
+
+def pictures_section(pictures: list[tuple[str, Path]], image_base: str | None) -> str:
+    """Markdown images for `pictures`: at `image_base`/<path> (where the pull request's branch
+    serves them), else relative to the summary file."""
+    if not pictures:
+        return "_no pictures: the train and evaluate stages wrote none_"
+
+    def link(path: Path) -> str:
+        if image_base:
+            return f"{image_base.rstrip('/')}/{path.as_posix()}"
+        return path.relative_to(SUMMARY.parent).as_posix()
+
+    return "\n\n".join(f"**{caption}**\n\n![{caption}]({link(path)})"
+                        for caption, path in pictures)
+
+
 def _gate_verdict() -> str:
     report = LAYOUT.validation_report
     if not report.exists():
@@ -92,7 +139,9 @@ def _gate_verdict() -> str:
     return "passed" if passed else f"**failed** (see {report})"
 
 
-def build_summary(base: str, overrides: list[str]) -> str:
+def build_summary(base: str, overrides: list[str],
+                  pictures: list[tuple[str, Path]] | None = None,
+                  image_base: str | None = None) -> str:
     leaderboard = LAYOUT.leaderboard
     source = LAYOUT.source_json
     data = json.loads(source.read_text()) if source.exists() else {}
@@ -108,12 +157,14 @@ def build_summary(base: str, overrides: list[str]) -> str:
         "## Leaderboard\n\n" + (leaderboard.read_text().strip() if leaderboard.exists()
                                 else f"_no {leaderboard}_"),
         "## Confusion matrix (test split)\n\n" + _confusion_section(),
+        "## Pictures\n\n" + pictures_section(pictures or [], image_base),
     ]) + "\n"
 
 
 def retrain(backbones: str | None, sets: Sequence[str], base: str,
-            summary_out: Path | None) -> str:
-    """Run the whole retraining; return the Markdown summary (also in reports/)."""
+            summary_out: Path | None, image_base: str | None = None) -> str:
+    """Run the whole retraining; return the Markdown summary (also in reports/), with the
+    pictures in `PICTURES` linked at `image_base` (see `pictures_section`)."""
     overrides = overrides_for(backbones, sets)
     remote = has_remote()
     if remote:
@@ -121,7 +172,7 @@ def retrain(backbones: str | None, sets: Sequence[str], base: str,
     _dvc("exp", "run", *overrides)
     if remote:
         _dvc("push")
-    text = build_summary(base, overrides)
+    text = build_summary(base, overrides, publish_pictures(), image_base)
     write_text(SUMMARY, text)
     if summary_out is not None:
         with open(summary_out, "a", encoding="utf-8") as out:  # GitHub's step summary appends
