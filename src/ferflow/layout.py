@@ -77,6 +77,12 @@ class Layout:
     def data_docs(self) -> Path:
         return self.reports_dir / DATA_DOCS
 
+    # external
+    @property
+    def synthetic_external(self) -> Path:
+        """The synthetic faces as a labelled image folder: evaluate.external's default."""
+        return self.data_dir / "external" / "synthetic-faces"
+
     # train@<backbone>
     def model_dir(self, backbone: str) -> Path:
         return self.root / "models" / backbone

@@ -55,6 +55,12 @@ def test_evaluate_writes_metrics_plots_and_logs_into_the_run(project, add_backbo
     assert len(layout.confusion_csv("cpu_net").read_text().splitlines()) == 22
     assert (layout.eval_plots("cpu_net") / "confusion_matrix.png").is_file()
     assert (layout.eval_plots("cpu_net") / "misclassified.png").is_file()
+    assert (layout.eval_plots("cpu_net") / "reliability.png").read_bytes()[:4] == b"\x89PNG"
+    assert (layout.eval_plots("cpu_net") / "saliency.png").read_bytes()[:4] == b"\x89PNG"
+    # A model saved without a temperature is reported at T = 1: the same ECE twice.
+    assert written["calibration"] == {"temperature": 1.0, "bins": 15, "fitted_on": "val"}
+    for split in ("val", "test"):
+        assert 0 <= written[split]["ece"] == written[split]["ece_uncalibrated"] <= 1
 
     run = read_run_ref(model_dir / "run.json")
     client = MlflowClient(run.tracking_uri)
@@ -67,10 +73,36 @@ def test_evaluate_writes_metrics_plots_and_logs_into_the_run(project, add_backbo
         written["test"]["macro_f1_flip_ci_high"])
     assert logged["eval_test_flip_agreement"] == pytest.approx(slices["flip_agreement"])
     assert "eval_test_accuracy_contrast_low" in logged
+    assert logged["eval_test_ece"] == pytest.approx(written["test"]["ece"])
+    assert logged["eval_test_ece_uncalibrated"] == pytest.approx(written["test"]["ece"])
+    assert logged["eval_calibration_temperature"] == 1.0
     assert logged["val_accuracy"] == 0.1  # the training's own metric is left alone
     artifacts = {a.path for a in client.list_artifacts(run.run_id, "evaluation")}
     assert artifacts == {"evaluation/confusion_matrix.png", "evaluation/misclassified.png",
+                         "evaluation/reliability.png", "evaluation/saliency.png",
                          "evaluation/cpu_net.csv", "evaluation/metrics.json"}
+
+
+def test_a_temperature_changes_the_ece_and_no_accuracy(project, add_backbone) -> None:
+    from ferflow.models.calibration import with_temperature
+
+    model_dir = add_backbone("cpu_net", seed=3)
+    layout = Layout(project)
+    params = EvaluateParams(tta=("none", "flip"), misclassified=2)
+    plain = evaluate_backbone("cpu_net", params, layout)
+    model_file = model_dir / "model.keras"
+    with_temperature(load_classifier(model_file), 0.05).save(model_file)
+
+    scaled = evaluate_backbone("cpu_net", params, layout)
+
+    assert scaled["calibration"]["temperature"] == 0.05
+    for split in ("val", "test"):
+        before, after = plain[split], scaled[split]
+        for key in ("accuracy", "macro_f1", "accuracy_flip", "accuracy_ci_low", "per_class"):
+            assert after[key] == before[key], key
+        assert after["ece_uncalibrated"] == pytest.approx(before["ece"], abs=1e-6)
+        # An untrained net is unsure of everything; dividing its scores by 0.05 makes it sure.
+        assert after["ece"] > before["ece"] + 0.1
 
 
 def test_missing_run_file_fails_before_writing_anything(project, add_backbone) -> None:
@@ -84,7 +116,8 @@ def test_missing_run_file_fails_before_writing_anything(project, add_backbone) -
 
 @pytest.mark.slow
 def test_stage_script_reports_a_missing_model_without_traceback(tmp_path: Path) -> None:
-    write_params(tmp_path / "params.yaml", params_tree(evaluate={"tta": ["flip"]}))
+    write_params(tmp_path / "params.yaml", params_tree(evaluate={"tta": ["flip"],
+                                                                 "external": []}))
     (tmp_path / "models" / "net").mkdir(parents=True)
     (tmp_path / "models" / "net" / "run.json").write_text(
         json.dumps({"run_id": "x", "experiment_id": "0", "tracking_uri": "sqlite:///m.db"}))

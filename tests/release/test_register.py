@@ -85,6 +85,9 @@ def test_register_promotes_by_validation_and_rescored_champion(
     assert first["candidates"]["a"]["flags"] == ["surprise recall 0.000 < 0.1"]
     assert "| a | surprise (0.000) | 1.000 | 1.000 |" in board
     assert "## Champion gate" not in board  # the first version had no champion to beat
+    ece = first["candidates"]["a"]["metrics"]["test_ece"]  # models saved without a temperature
+    assert first["candidates"]["a"]["metrics"]["test_ece_uncalibrated"] == ece
+    assert f"| {ece:.3f} → {ece:.3f} |" in board
 
     client = MlflowClient(tracking_uri)
     version = client.get_model_version("faces", "1")
@@ -174,3 +177,17 @@ def test_flags_name_the_worst_class_and_a_flip_sensitive_backbone() -> None:
         "disgust recall 0.050 < 0.1", "flip agreement 0.700 < 0.8"]
     assert robustness_flags(c, RegisterParams(min_class_recall=0.05,
                                               min_flip_agreement=0.7)) == []
+
+
+def test_leaderboard_shows_each_backbones_test_ece_before_and_after_calibration() -> None:
+    from ferflow.release.leaderboard import render_leaderboard
+    from ferflow.tracking.model_registry import Promotion
+
+    net = Candidate("net", ("net",), 0.7, 0.6, 0.7, 0.6,
+                    metrics={"test_ece_uncalibrated": 0.2134, "test_ece": 0.0412})
+    ensemble = Candidate("ensemble(net+old)", ("net", "old"), 0.6, 0.5, 0.6, 0.5)
+    promotion = Promotion("faces", "1", "champion", 0.7, None, None, "first version")
+    board = render_leaderboard([net, ensemble], net, promotion, RegisterParams())
+    assert "| test macro-F1 | test ECE | params |" in board
+    assert "| 0.6000 | 0.213 → 0.041 | - |" in board
+    assert "| ensemble(net+old) | 0.6000 | 0.5000 | 0.6000 | 0.5000 | - | - |" in board

@@ -73,29 +73,12 @@ def encode():
 
 
 @pytest.fixture(scope="session")
-def face_photo(synthetic_faces: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
-    """A 480x320 grey "photo" with two synthetic faces enlarged to 144 px, and their boxes.
+def face_photo() -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+    """A 480x320 grey photo with two real faces (Grace Hopper, Eileen Collins) left to right,
+    and their boxes (`face_scenes.two_face_photo`). Real faces, since MTCNN, the default
+    detector, rightly finds none in the synthetic generator's drawings."""
+    from face_scenes import two_face_photo
 
-    Haar cascades are trained on real faces and fire on most, not all, synthetic ones: the
-    faces used are the first two that the detector finds on their own, so this photo tests
-    detection of several faces at known places rather than the generator's realism.
-    """
-    from ferflow.serving.faces import detect_faces
-
-    places = [(40, 60), (290, 120)]
-    chosen: list[np.ndarray] = []
-    for face in synthetic_faces:
-        big = np.asarray(Image.fromarray(face).resize((144, 144), Image.Resampling.BICUBIC))
-        alone = np.full((320, 480), 120, np.uint8)
-        alone[60:204, 40:184] = big
-        if len(detect_faces(alone)) == 1:
-            chosen.append(big)
-        if len(chosen) == len(places):
-            break
-    assert len(chosen) == len(places), "the Haar cascade found too few synthetic faces"
-    photo = np.full((320, 480), 120, np.uint8)
-    photo += np.random.default_rng(0).integers(0, 20, photo.shape, dtype=np.uint8)
-    for (x, y), big in zip(places, chosen, strict=True):
-        photo[y : y + 144, x : x + 144] = big
-    return photo, [(x, y, 144, 144) for x, y in places]
+    scene = two_face_photo()
+    return scene.grey, list(scene.faces)
 

@@ -126,6 +126,30 @@ def test_cli_annotates_into_a_folder(images, keras_file, tmp_path, capsys) -> No
         assert min(small.size) >= 256  # a 48x48 crop is enlarged so its label is readable
 
 
+def test_cli_explains_each_face_with_its_heatmap(images, keras_file, tmp_path, capsys) -> None:
+    target = tmp_path / "explained.png"
+    code = main(["predict", str(images["photo"]), "--model", str(keras_file),
+                 "--explain", str(target)])
+    assert code == 0
+    assert "photo.jpg" in capsys.readouterr().out
+    with Image.open(images["photo"]) as photo:
+        plain = np.asarray(photo.convert("RGB")).astype(int)
+    with Image.open(target) as drawn:
+        assert drawn.size == (480, 320)
+        pixels = np.asarray(drawn.convert("RGB")).astype(int)
+    (result,) = predict_files([images["photo"]], load_predictor(str(keras_file)))
+    assert len(result.faces) == 2
+    inside = np.zeros(plain.shape[:2], bool)
+    for face in result.faces:
+        b = face.box
+        inside[b.y + 4 : b.y + b.h - 4, b.x + 4 : b.x + b.w - 4] = True
+        changed = np.abs(pixels - plain).sum(axis=2)[b.y + 4 : b.y + b.h - 4,
+                                                        b.x + 4 : b.x + b.w - 4] > 30
+        assert changed.mean() > 0.05  # its heatmap is blended into the box
+    outside = np.abs(pixels - plain).sum(axis=2)[~inside]
+    assert np.median(outside) < 10  # around the faces the photo is left as it was (bar labels)
+
+
 def test_cli_uses_the_registered_champion_by_default(images, registered, monkeypatch, capsys,
                                                      tmp_path) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", registered.tracking_uri)

@@ -72,7 +72,8 @@ def test_train_and_evaluate_stages_run_and_track_without_mlflow(tmp_path: Path) 
                  y=(np.arange(n) % 7).astype(np.uint8), row=np.arange(n, dtype=np.int64))
     write_params(tmp_path / "params.yaml", params_tree(
         train={"backbones": ["cpu_net"], "epochs": 2, "batch_size": 16},
-        models={"cpu_net": {"width": 0.25}}, mlflow={"experiment": "window"}))
+        models={"cpu_net": {"width": 0.25}}, evaluate={"external": []},
+        mlflow={"experiment": "window"}))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
     env["MLFLOW_TRACKING_URI"] = f"folder:{tmp_path / 'runs'}"
     for stage in ("train", "evaluate"):

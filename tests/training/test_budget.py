@@ -148,12 +148,22 @@ def test_slower_epochs_buy_fewer_only_when_the_plan_would_overrun_the_whole_budg
     assert spent is not None and spent.epochs == 2
 
 
+def test_the_first_epoch_which_compiles_does_not_set_the_pace() -> None:
+    # One epoch says nothing yet, however slow it was.
+    assert replan(PLAN, 100, epochs_done=1, train_time_s=30.0) is None
+    # A 20 s first epoch (compiling), then 5 s epochs: 3 + 25 + 8 * 5 = 68 s for all 10; at
+    # 5 s an epoch 15 fit in 97 s. The mean of 12.5 s would have cut the plan to 7.
+    moved = replan(replace(PLAN, first_epoch_s=20.0), 100, epochs_done=2, train_time_s=25.0)
+    assert moved is not None and moved.epochs == 15
+    assert replan(PLAN, 100, epochs_done=2, train_time_s=25.0).epochs == 7  # type: ignore[union-attr]
+
+
 def test_a_finished_or_sub_epoch_plan_is_never_moved() -> None:
     # The schedule is at its floor after its last epoch, however much time is left.
     assert replan(PLAN, 1000, epochs_done=10, train_time_s=10.0) is None
     steps = BudgetPlan(epochs=1, steps_per_epoch=13, step_s=0.5, val_s=1.0, warmup_s=2.0,
                        max_epochs=40)
-    assert replan(steps, 10, epochs_done=1, train_time_s=0.1) is None
+    assert replan(steps, 10, epochs_done=2, train_time_s=0.1) is None
 
 
 def test_the_moved_cosine_is_continuous_and_reaches_the_floor_at_the_new_end() -> None:
@@ -207,12 +217,12 @@ def test_a_budgeted_training_follows_the_pace_its_epochs_really_have(
     output = capsys.readouterr().out
 
     # The warm-up's 2 s validation makes an epoch look like 2 s: 0.97 * 12 - 4 = 7.64 s buy
-    # 3. After epoch 1 (1 s), 5 s are used and 6 more epochs fit: 7 in all.
+    # 3. After epoch 2 (the first check: 1 s each), 6 s are used and 5 more fit: 7 in all.
     client = MlflowClient(uri)
     (run,) = client.search_runs([client.get_experiment_by_name("tests").experiment_id])
     bought = int(run.data.params["budget.epochs"])
     assert bought < 7
-    assert f"after epoch 1 (1.0 s an epoch) the budget fits 7 epochs, not {bought}" in output
+    assert f"after epoch 2 (1.0 s an epoch) the budget fits 7 epochs, not {bought}" in output
     assert metrics["epochs_run"] == 7 and not metrics["stopped_early"]
     assert run.data.metrics["budget.final_epochs"] == 7
     assert run.data.metrics["budget.replans"] == 1

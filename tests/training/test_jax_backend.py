@@ -40,7 +40,8 @@ def test_train_then_evaluate_stages_run_on_the_jax_backend(
                "optimizer": "adam", "learning_rate": 0.003, "schedule": "plateau",
                "early_stopping_patience": 0, "augment": {"rotation": 0, "zoom": 0}},
         models={"cpu_net": {"width": 0.125, "dropout": 0.1}},
-        evaluate={"tta": ["flip"], "misclassified": 4}, mlflow={"experiment": "jax"}))
+        evaluate={"tta": ["flip"], "misclassified": 4, "external": []},
+        mlflow={"experiment": "jax"}))
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     for name, value in backend_variables("jax").items():  # the stages' environment
         monkeypatch.setenv(name, value)

@@ -69,6 +69,27 @@ def test_saved_model_is_the_best_epoch_on_validation(trained) -> None:
     assert accuracy == pytest.approx(metrics["best_val_accuracy"], abs=1e-6)
 
 
+def test_saved_model_carries_the_temperature_fitted_on_val(trained) -> None:
+    from ferflow.models.calibration import TemperatureScaling, fit_temperature
+    from ferflow.models.inference import load_classifier, predict_probabilities
+
+    root, layout, metrics, uri = trained
+    model = load_classifier(layout.model_file("cpu_net"))
+    temperature = metrics["calibration_temperature"]
+    assert isinstance(model.layers[-1], TemperatureScaling)
+    assert model.layers[-1].temperature == pytest.approx(temperature, rel=1e-5)
+    val = load_split(root / "data" / "arrays", "val")
+    raw = keras.Model(model.inputs, model.layers[-1].input).predict(val.x, verbose=0)
+    assert fit_temperature(raw, val.y) == pytest.approx(temperature, rel=1e-4)
+    assert metrics["val_nll"] <= metrics["val_nll_uncalibrated"]
+    expected = np.exp(raw / temperature)
+    np.testing.assert_allclose(predict_probabilities(model, val.x),
+                               expected / expected.sum(axis=1, keepdims=True), atol=1e-4)
+    logged = _run(layout, uri).data.metrics
+    assert logged["calibration_temperature"] == pytest.approx(temperature)
+    assert logged["val_nll"] == pytest.approx(metrics["val_nll"])
+
+
 def test_saved_model_has_no_augmentation(trained) -> None:
     _, layout, _, _ = trained
     model = keras.saving.load_model(layout.model_file("cpu_net"))

@@ -1,5 +1,5 @@
-"""Evaluation pictures and plot data: confusion matrix (PNG and DVC `confusion` CSV) and a grid
-of misclassified faces.
+"""Evaluation pictures and plot data: confusion matrix (PNG and DVC `confusion` CSV), a grid
+of misclassified faces, and reliability diagrams.
 
 Figures are drawn on `matplotlib.figure.Figure` directly (Agg canvas), so no GUI backend and no
 pyplot global state is involved.
@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 
 from ferflow import EMOTIONS
 from ferflow.atomic import atomic_path
+from ferflow.evaluation.calibration import Reliability
 from ferflow.evaluation.metrics import confusion_matrix, row_normalised
 
 
@@ -111,3 +112,38 @@ def write_misclassified_png(
     with atomic_path(target) as tmp:
         fig.savefig(tmp, dpi=100, format="png")
     return len(chosen)
+
+
+def write_reliability_png(
+    target: str | os.PathLike[str],
+    panels: list[tuple[str, Reliability]],
+    title: str,
+) -> None:
+    """One reliability diagram per (`label`, data) in `panels`, side by side: each bin's
+    accuracy as a bar over its confidence range, the diagonal a calibrated model would follow,
+    each bin's mean confidence as a dot, and the share of images per bin underneath."""
+    fig = Figure(figsize=(5.2 * len(panels), 5.6), layout="constrained")
+    grid = fig.add_gridspec(2, len(panels), height_ratios=(4, 1))
+    for column, (label, data) in enumerate(panels):
+        top = fig.add_subplot(grid[0, column])
+        bottom = fig.add_subplot(grid[1, column], sharex=top)
+        widths = np.diff(data.edges)
+        filled = data.counts > 0
+        top.bar(data.edges[:-1][filled], data.accuracy[filled], width=widths[filled],
+                align="edge", color="tab:blue", edgecolor="white", label="accuracy")
+        top.plot(data.confidence[filled], data.confidence[filled], "o", color="tab:orange",
+                 markersize=4, label="mean confidence")
+        top.plot([0, 1], [0, 1], linestyle="--", color="grey", label="calibrated")
+        top.set_xlim(0, 1)
+        top.set_ylim(0, 1)
+        top.set_ylabel("accuracy")
+        top.set_title(f"{label}: ECE {data.ece:.3f}")
+        top.legend(loc="upper left")
+        total = max(int(data.counts.sum()), 1)
+        bottom.bar(data.edges[:-1], data.counts / total, width=widths, align="edge",
+                   color="tab:grey", edgecolor="white")
+        bottom.set_xlabel("confidence (top class probability)")
+        bottom.set_ylabel("share")
+    fig.suptitle(title)
+    with atomic_path(target) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")

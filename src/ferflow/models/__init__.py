@@ -1,11 +1,13 @@
 """The models: `ferflow.models.zoo.create_model(name, head=...)` builds any registered backbone
 for 48x48 grey faces; `ferflow.models.inference` loads a saved one and predicts.
 
-Importing this package registers ferflow's custom layers and losses with Keras, which
+Importing this package registers ferflow's custom layers (the calibration's
+`TemperatureScaling` among them) and losses with Keras, which
 `keras.saving.load_model` needs to read a saved `.keras` model. It does not import the zoo's
 builders, so loading and predicting run none of the families' code.
 """
 
+from ferflow.models.calibration import TemperatureScaling, model_temperature, with_temperature
 from ferflow.models.common import PerImageStandardization
 from ferflow.models.heads import (
     HEADS,
@@ -21,6 +23,9 @@ __all__ = [
     "GreyToRGB",
     "PerImageStandardization",
     "SquaredHinge",
+    "TemperatureScaling",
     "loss_for_head",
+    "model_temperature",
     "scores_to_probabilities",
+    "with_temperature",
 ]

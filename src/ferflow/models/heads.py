@@ -78,8 +78,10 @@ def loss_for_head(head: str, label_smoothing: float = 0.0) -> keras.losses.Loss:
 def scores_to_probabilities(scores: Any) -> np.ndarray:
     """Softmax over the last axis, for both heads.
 
-    For `l2svm` the result ranks classes exactly as the scores do, but it is not a calibrated
-    probability: SVM scores are margins, not log-odds.
+    A trained model's output is already divided by its fitted temperature
+    (`ferflow.models.calibration`), so this gives calibrated probabilities for both heads; the
+    raw scores of an `l2svm` model are margins, not log-odds, and only the temperature makes
+    their softmax a probability.
     """
     logits = ops.convert_to_tensor(np.asarray(scores, dtype="float32"))
     return np.asarray(ops.convert_to_numpy(ops.softmax(logits, axis=-1)))

@@ -62,27 +62,38 @@ def _batches(x: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
         yield x[start : start + batch_size]
 
 
-def predict_probabilities(
+def predict_scores(
     model: keras.Model,
     images: np.ndarray,
     batch_size: int = 256,
     progress: Progress | None = None,
 ) -> np.ndarray:
-    """Class probabilities (N, num_classes) of `model` for raw grey faces."""
-    from ferflow.models import scores_to_probabilities
-
+    """The model's output (N, num_classes) for raw grey faces: its scores, divided by its
+    calibration temperature where it has one."""
     x = as_model_input(images)
     num_classes = int(model.output_shape[-1])
     out = np.empty((len(x), num_classes), dtype=np.float32)
     done = 0
     for batch in _batches(x, batch_size):
         # predict_on_batch runs the compiled predict step without predict()'s per-call set-up.
-        scores = model.predict_on_batch(batch)
-        out[done : done + len(batch)] = scores_to_probabilities(scores)
+        out[done : done + len(batch)] = np.asarray(model.predict_on_batch(batch))
         done += len(batch)
         if progress is not None:
             progress.update(len(batch))
     return out
+
+
+def predict_probabilities(
+    model: keras.Model,
+    images: np.ndarray,
+    batch_size: int = 256,
+    progress: Progress | None = None,
+) -> np.ndarray:
+    """Class probabilities (N, num_classes) of `model` for raw grey faces (calibrated when the
+    model carries a temperature: `ferflow.models.calibration`)."""
+    from ferflow.models import scores_to_probabilities
+
+    return scores_to_probabilities(predict_scores(model, images, batch_size, progress))
 
 
 def flip(x: np.ndarray) -> np.ndarray:

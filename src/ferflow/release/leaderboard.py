@@ -1,5 +1,6 @@
 """`reports/leaderboard.md` and `metrics/summary.json`: every candidate side by side with the
-95% bootstrap intervals of its metrics, the backbones' slices and invariances (flagged under
+95% bootstrap intervals of its metrics and its test ECE before → after calibration, the
+backbones' slices and invariances (flagged under
 `register.min_class_recall` / `min_flip_agreement`), the one selected (by validation accuracy)
 and where the registry's `champion` alias points, with the champion gate's numbers."""
 
@@ -40,6 +41,15 @@ def _scored(value: float, metrics: dict[str, float], name: str) -> str:
     return f"{value:.4f} [{low:.4f}, {high:.4f}]"
 
 
+def _calibration(metrics: dict[str, float]) -> str:
+    """`0.121 → 0.034`: the test ECE at T = 1 and at the fitted temperature ("-" for a
+    candidate without them: an ensemble, an evaluation from before calibration)."""
+    before, after = metrics.get("test_ece_uncalibrated"), metrics.get("test_ece")
+    if before is None or after is None:
+        return "-"
+    return f"{before:.3f} → {after:.3f}"
+
+
 def _share(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
@@ -69,6 +79,23 @@ def _tta_modes(candidates: list[Candidate]) -> list[str]:
                 if mode != "none" and mode not in modes:
                     modes.append(mode)
     return modes
+
+
+def _external_sets(candidates: list[Candidate]) -> list[str]:
+    """The evaluate.external data sets some candidate was scored on, in first-seen order."""
+    names: list[str] = []
+    for c in candidates:
+        for key in c.metrics:
+            if key.startswith("external_") and key.endswith("_accuracy"):
+                name = key.removeprefix("external_").removesuffix("_accuracy")
+                if name not in names:
+                    names.append(name)
+    return names
+
+
+def _external_cell(c: Candidate, name: str) -> str:
+    key = f"external_{name}_accuracy"
+    return _scored(c.metrics[key], c.metrics, key) if key in c.metrics else "-"
 
 
 def _tta_table(rows: list[Candidate]) -> list[str]:
@@ -155,15 +182,22 @@ def render_leaderboard(
     names the version that kept it (e.g. its candidate name), which may be an older model.
     """
     rows = sorted(candidates, key=lambda c: (-c.val_accuracy, c.name))
+    external = _external_sets(rows)
     lines = [
         "# Leaderboard",
         "",
         "Chosen by **validation** accuracy; test metrics are reported, never used to choose. "
-        "In brackets: the 95% bootstrap interval over the split's images.",
+        "In brackets: the 95% bootstrap interval over the split's images. Test ECE: the "
+        "expected calibration error of the test probabilities before → after the temperature "
+        "fitted on val (accuracies are the same at any temperature)."
+        + (" `<name>` accuracy: on the evaluate.external image folder of that name, over the "
+           "images a face was found in (reported, never used to choose)." if external else ""),
         "",
-        "| candidate | val accuracy | val macro-F1 | test accuracy | test macro-F1 | params "
-        "| train time | flags | |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+        "| candidate | val accuracy | val macro-F1 | test accuracy | test macro-F1 | test ECE "
+        + "".join(f"| {name} accuracy " for name in external)
+        + "| params | train time | flags | |",
+        "| --- | ---: | ---: | ---: | ---: | ---: " + "| ---: " * len(external)
+        + "| ---: | ---: | --- | --- |",
     ]
     for c in rows:
         marks = []
@@ -171,7 +205,9 @@ def render_leaderboard(
             marks.append(f"**selected** → v{promotion.version}, **{promotion.alias}**")
         cells = " | ".join(_scored(getattr(c, m), c.metrics, m) for m in METRICS)
         flags = "flagged" if robustness_flags(c, params) else ""
-        lines.append(f"| {c.name} | {cells} | {_size(c.params)} | {_duration(c.train_time_s)} "
+        ext = "".join(f"| {_external_cell(c, name)} " for name in external)
+        lines.append(f"| {c.name} | {cells} | {_calibration(c.metrics)} {ext}| {_size(c.params)} "
+                     f"| {_duration(c.train_time_s)} "
                      f"| {flags} | {', '.join(marks)} |")
     champion = promotion.version if promotion.alias == CHAMPION else promotion.previous_champion
     lines += [

@@ -61,8 +61,8 @@ class Candidate:
     train_time_s: float | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     """Every reported metric, `<split>_<metric>[_<tta mode>]` (`val_accuracy`,
-    `test_macro_f1_flip`, ...), with its 95% bootstrap interval as `<name>_ci_low` and
-    `<name>_ci_high`."""
+    `test_macro_f1_flip`, ...) and `external_<data set>_accuracy`, with its 95% bootstrap
+    interval as `<name>_ci_low` and `<name>_ci_high`."""
     robustness: Robustness | None = None
     """None for an ensemble (slices are measured per backbone)."""
 
@@ -75,8 +75,13 @@ class Candidate:
 
 
 def _reported_metrics(result: dict[str, Any]) -> dict[str, float]:
-    return {f"{split}_{key}": float(value) for split in ("val", "test")
-            for key, value in result[split].items() if key not in ("n", "per_class")}
+    reported = {f"{split}_{key}": float(value) for split in ("val", "test")
+                for key, value in result[split].items() if key not in ("n", "per_class")}
+    # evaluate.external's data sets: `external_<name>_accuracy` with its interval.
+    for name, scores in result.get("external", {}).items():
+        reported.update({f"external_{name}_{key}": float(scores[key]) for key in
+                         ("accuracy", "accuracy_ci_low", "accuracy_ci_high", "macro_f1")})
+    return reported
 
 
 def _robustness(slices: dict[str, Any]) -> Robustness:

@@ -1,2 +1,3 @@
 """Everything that talks to MLflow: where the store is (`store`), training runs
-(`mlflow_service`) and the model registry (`registry`)."""
+(`mlflow_service`), the model registry (`registry`) and the exported files of a registered
+version (`exports`)."""

@@ -39,6 +39,9 @@ class BudgetPlan:
     there it runs on to the floor at the end of `epochs`."""
     replans: int = 0
     """How often the plan changed after an epoch."""
+    first_epoch_s: float = 0.0
+    """How long the first epoch took: it also compiles the training step (a quarter more
+    than the next ones on cpu_net), so the pace is measured on the epochs after it."""
 
     def progress(self, epoch: int) -> float:
         """How far through the cosine the schedule is after `epoch` epochs (0..1)."""
@@ -86,12 +89,14 @@ def replan(plan: BudgetPlan, budget_s: float, *, epochs_done: int, train_time_s:
 
     It buys more epochs only when one more fits inside `SAFETY * budget_s` (as the warm-up's
     plan did), and fewer only when the planned ones would overrun the whole budget, so a pace
-    that wavers by a few percent does not move the horizon back and forth. A finished
+    that wavers by a few percent does not move the horizon back and forth. The pace is that
+    of the epochs after the first (`steady_epoch_s`), so the first check is after epoch 2.
+    A finished
     schedule is never extended (its rate is at the floor), and a plan below one epoch (fewer
     steps than the split has) is kept. A plan of `epochs_done` epochs means: stop now."""
-    if epochs_done < 1 or epochs_done >= plan.epochs or train_time_s <= 0:
+    if epochs_done < 2 or epochs_done >= plan.epochs or train_time_s <= 0:
         return None
-    epoch_s = train_time_s / epochs_done
+    epoch_s = steady_epoch_s(plan, epochs_done, train_time_s)
     used = plan.warmup_s + train_time_s
 
     def fits(epochs: int, share: float) -> bool:
@@ -106,6 +111,14 @@ def replan(plan: BudgetPlan, budget_s: float, *, epochs_done: int, train_time_s:
         return None
     return replace(plan, epochs=epochs, anchor_epoch=epochs_done,
                    anchor_progress=plan.progress(epochs_done), replans=plan.replans + 1)
+
+
+def steady_epoch_s(plan: BudgetPlan, epochs_done: int, train_time_s: float) -> float:
+    """Seconds per epoch after the first (which compiles), from `epochs_done` >= 2 epochs
+    that took `train_time_s` in all."""
+    if plan.first_epoch_s and epochs_done >= 2:
+        return (train_time_s - plan.first_epoch_s) / (epochs_done - 1)
+    return train_time_s / epochs_done
 
 
 def cosine_rate(base_lr: float, floor: float, progress: float) -> float:

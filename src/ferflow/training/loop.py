@@ -23,7 +23,14 @@ from ferflow.tracking.connect import open_tracker
 from ferflow.tracking.run_ref import dvc_experiment_name, git_commit
 from ferflow.tracking.store import tracking_uri
 from ferflow.training.augment import build_augmenter, training_model
-from ferflow.training.budget import BudgetPlan, plan_budget, plans_budget, replan
+from ferflow.training.budget import (
+    BudgetPlan,
+    plan_budget,
+    plans_budget,
+    replan,
+    steady_epoch_s,
+)
+from ferflow.training.calibrate import calibrate
 from ferflow.training.checkpoint import Checkpoints, fingerprint
 from ferflow.training.inputs import FitInputs, fit_inputs
 from ferflow.training.outputs import CURVES, write_outputs
@@ -88,8 +95,9 @@ class EpochEnd(keras.callbacks.Callback):
                                self.recipe.train, last_phase=self.last_phase)
         if decision.learning_rate is not None:
             optimizer.learning_rate = decision.learning_rate
-        if not decision.stop and state.budget:
-            self._replan()
+        if state.budget and state.epoch == 1:
+            state.budget["first_epoch_s"] = elapsed
+        replanned = self._replan() if not decision.stop and state.budget else None
         if decision.stop:
             self.model.stop_training = True
 
@@ -105,29 +113,29 @@ class EpochEnd(keras.callbacks.Callback):
                   f"{values['val_loss']:.4f}, val_accuracy {values['val_accuracy']:.4f}, lr "
                   f"{values['learning_rate']:.3g} ({elapsed:.1f} s)"
                   + (", best so far" if decision.improved else ""), flush=True)
+        if replanned:
+            print(f"train {self.recipe.backbone}: {replanned}", flush=True)
 
-
-    def _replan(self) -> None:
+    def _replan(self) -> str | None:
         """Check the time budget's plan against the epochs so far; when it changes, record it
         in the state (a resumed training keeps it) and stop this fit for the new horizon, or
-        for good when no further epoch fits."""
+        for good when no further epoch fits. Returns what changed, for the log."""
         state = self.state
         plan = BudgetPlan(**state.budget)  # type: ignore[arg-type]
         new = replan(plan, self.recipe.train.time_budget_s, epochs_done=state.epoch,
                      train_time_s=state.train_time_s)
         if new is None:
-            return
+            return None
         state.budget = asdict(new)
         self.model.stop_training = True
         if new.epochs <= state.epoch:
             state.stopped_early, state.stop_reason = True, "time budget"
         else:
             self.replanned = new
-        if self.tracker is not None:
-            print(f"train {self.recipe.backbone}: after epoch {state.epoch} "
-                  f"({state.train_time_s / state.epoch:.1f} s an epoch) the budget fits "
-                  f"{_count(new.epochs, 'epoch')}, not {plan.epochs}: the cosine schedule now "
-                  f"ends after epoch {new.epochs}", flush=True)
+        pace = steady_epoch_s(plan, state.epoch, state.train_time_s)
+        return (f"after epoch {state.epoch} ({pace:.1f} s an epoch) "
+                f"the budget fits {_count(new.epochs, 'epoch')}, not {plan.epochs}: the cosine "
+                f"schedule now ends after epoch {new.epochs}")
 
 
 class InterruptCheck(keras.callbacks.Callback):
@@ -349,8 +357,8 @@ def train_backbone(backbone: str, params: Params, *, layout: Layout,
                 _fit_phases(run_recipe, built, wrapper, state=state, checkpoints=checkpoints,
                             tracker=tracker, inputs=inputs, interrupts=interrupts)
             metrics = _finish_training(built.model, state, run_recipe, policy,
-                                       len(train_set.y),
-                                       checkpoints=checkpoints, tracker=tracker, layout=layout)
+                                       len(train_set.y), checkpoints=checkpoints,
+                                       tracker=tracker, layout=layout, val_set=val_set)
     checkpoints.clear()
     return metrics
 
@@ -429,9 +437,10 @@ def _fit_phases(recipe: Recipe, built: BuiltModel, wrapper: keras.Model, *, stat
 
 def _finish_training(net: keras.Model, state: TrainState, recipe: Recipe, policy: str,
                      train_images: int, *, checkpoints: Checkpoints, tracker: Tracker | None,
-                     layout: Layout) -> dict[str, Any]:
-    """Write the best epoch's model and the stage outputs, log them, end the run FINISHED
-    (without a tracker: only load the best epoch's weights)."""
+                     layout: Layout, val_set: Split | None = None) -> dict[str, Any]:
+    """Fit the best epoch's calibration temperature on `val_set`, write that model and the
+    stage outputs, log them, end the run FINISHED (without a tracker: only load the best
+    epoch's weights)."""
     from ferflow.models.zoo import count_params
 
     # The best epoch on the validation split is what gets saved, evaluated and registered.
@@ -454,11 +463,14 @@ def _finish_training(net: keras.Model, state: TrainState, recipe: Recipe, policy
     }
     if tracker is None:
         return metrics
+    assert val_set is not None, "process 0 calibrates on the validation split"
+    net, calibration = calibrate(net, val_set)
+    metrics.update(calibration)
     run_id = state.run_id
     write_outputs(net, state, metrics, tracker.ref(run_id), layout, backbone)
     tracker.log_metrics(run_id, {k: float(metrics[k]) for k in (
         "best_val_accuracy", "best_epoch", "epochs_run", "train_time_s", "images_per_s",
-        "params")})
+        "params", *calibration)})
     if state.budget:
         # The plan as it ended (the budget.* params hold the warm-up's).
         tracker.log_metrics(run_id, {"budget.final_epochs": float(state.budget["epochs"]),

@@ -85,4 +85,7 @@ def write_learning_curves(path: Path, history: dict[str, Any], title: str) -> No
 def describe_run(metrics: dict[str, Any]) -> str:
     return (f"{metrics['backbone']}: best val accuracy {metrics['best_val_accuracy']:.4f} at "
             f"epoch {metrics['best_epoch']}/{metrics['epochs_run']}, "
-            f"{metrics['train_time_s']:.1f} s, {metrics['images_per_s']:.0f} images/s")
+            f"{metrics['train_time_s']:.1f} s, {metrics['images_per_s']:.0f} images/s"
+            + (f", calibration temperature {metrics['calibration_temperature']:.3f} (val NLL "
+               f"{metrics['val_nll_uncalibrated']:.4f} → {metrics['val_nll']:.4f})"
+               if "calibration_temperature" in metrics else ""))
