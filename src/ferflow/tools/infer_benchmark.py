@@ -154,12 +154,15 @@ def format_report(scores: list[InferScore], split: str, n: int, batch_size: int)
                  f"{ours.latency_ms_p50 / base.latency_ms_p50:.2f}x",
                  f"{ours.latency_ms_p90 / base.latency_ms_p90:.2f}x",
                  f"{ours.throughput_per_s / base.throughput_per_s:.2f}x"))
+    return _table(f"{split} split: {n} faces; CPU; throughput at batch {batch_size}; latency = "
+                  "one face per call", rows)
+
+
+def _table(title: str, rows: Sequence[Sequence[str]]) -> str:
+    """`title`, then `rows` as left-aligned columns two spaces apart."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = [f"{split} split: {n} faces; CPU; throughput at batch {batch_size}; latency = one "
-             "face per call"]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-              for r in rows]
-    return "\n".join(lines)
+    return "\n".join([title, *("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True))
+                                .rstrip() for r in rows)])
 
 
 def benchmark_infer(
@@ -277,12 +280,8 @@ def format_engines_report(scores: Sequence[EngineScore], split: str, n: int) -> 
                     f"{t.latency_ms_p50 / b.latency_ms_p50:.2f}x",
                     f"{t.latency_ms_p95 / b.latency_ms_p95:.2f}x"]
         rows.append(tuple(row))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = [f"{split} split: {n} faces; {cpu_name()}; engines take turns call by call; "
-             "latency = one call of that batch size"]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-              for r in rows]
-    return "\n".join(lines)
+    return _table(f"{split} split: {n} faces; {cpu_name()}; engines take turns call by call; "
+                  "latency = one call of that batch size", rows)
 
 
 def benchmark_engines(
