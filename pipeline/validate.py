@@ -18,7 +18,7 @@ def main() -> int:
     stage = stage_args(__doc__.splitlines()[0])
     layout = stage.layout
     result = validate_dataset(layout.raw_csv, layout.data_dir, layout.reports_dir,
-                              stage.params.validation)
+                              stage.params.validation, stage.params.data.ferplus_file)
     print(format_summary(result), file=sys.stdout if result.success else sys.stderr)
     return 0 if result.success else GATE_FAILED
 

@@ -24,7 +24,8 @@ def test_dvc_yaml_outputs_are_the_layouts_paths() -> None:
     layout = Layout(Path("."))
     expected = {
         "download": [layout.raw_csv, layout.source_json],
-        "preprocess": [layout.images_dir, layout.manifest, layout.arrays_dir],
+        "preprocess": [layout.images_dir, layout.manifest, layout.arrays_dir,
+                       layout.labels_record],
         "validate": [layout.data_docs, layout.validation_report],
         "external": [layout.synthetic_external],
         "train": [layout.model_dir(B), layout.curves_csv(B), layout.train_metrics(B)],

@@ -82,15 +82,31 @@ def retrain(args: argparse.Namespace) -> int:
 
 
 def _predict_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE",
+    parser.add_argument("images", nargs="*", type=Path, metavar="IMAGE",
                         help="image files; a 48x48 image is a face crop, others go through "
                              "face detection")
+    source = parser.add_argument_group("video and camera (instead of images)")
+    source.add_argument("--video", type=Path, metavar="FILE",
+                        help="classify the faces of a video file's frames, each face tracked")
+    source.add_argument("--camera", type=int, metavar="N",
+                        help="the same from camera N (0: the first) until Ctrl-C or "
+                             "--max-frames")
+    source.add_argument("--stride", type=int, metavar="K",
+                        help="classify every K-th frame (default: 2)")
+    source.add_argument("--smooth", type=float, metavar="ALPHA",
+                        help="weight of the newest frame in each face's moving average of "
+                             "probabilities, 1 for none (default: 0.3)")
+    source.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
+    source.add_argument("--out", type=Path, metavar="FILE",
+                        help="per-frame results, one row per face: FILE.csv or FILE.json "
+                             "(stdout gets a per-track summary)")
     parser.add_argument("--model", help="MLflow model URI or a .keras file (default: "
                                         "models:/<register.model_name>@champion)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--annotate", type=Path, metavar="OUT",
                         help="draw boxes and labels: OUT.png for one image, else a folder "
-                             "that gets <name>.annotated.png per image")
+                             "that gets <name>.annotated.png per image; OUT.mp4 or OUT.avi "
+                             "for --video/--camera")
     parser.add_argument("--explain", type=Path, metavar="OUT",
                         help="like --annotate, with each face's occlusion-saliency heatmap "
                              "(what its predicted emotion rests on) drawn in its box: OUT.png "
@@ -108,11 +124,33 @@ def _predict_args(parser: argparse.ArgumentParser) -> None:
     _params_arg(parser)
 
 
-@command("predict", "classify the emotions of the faces in image files", _predict_args)
+@command("predict", "classify the emotions of the faces in image files, a video or a camera",
+         _predict_args)
 def predict(args: argparse.Namespace) -> int:
+    from ferflow.errors import FerflowError
     from ferflow.serving.faces import DEFAULT_DETECTOR
     from ferflow.serving.predict import default_model_uri, run_predict
 
+    video_only = {"--stride": args.stride, "--smooth": args.smooth,
+                  "--max-frames": args.max_frames, "--out": args.out}
+    if args.video is not None or args.camera is not None:
+        from ferflow.serving import video
+
+        if args.video is not None and args.camera is not None:
+            raise FerflowError("give --video FILE or --camera N, not both")
+        video.check_video_request(args.images, as_json_output=args.json, explain=args.explain)
+        return video.run_predict_video(
+            video.VideoSource(args.video, args.camera),
+            args.model or default_model_uri(args.params),
+            stride=video.DEFAULT_STRIDE if args.stride is None else args.stride,
+            alpha=video.DEFAULT_ALPHA if args.smooth is None else args.smooth,
+            max_frames=args.max_frames, out_file=args.out, annotate=args.annotate,
+            detect=not args.no_detect, detector=args.detector or DEFAULT_DETECTOR,
+            engine=args.engine)
+    if not args.images:
+        raise FerflowError("give image files, --video FILE or --camera N")
+    if given := [name for name, value in video_only.items() if value is not None]:
+        raise FerflowError(f"{', '.join(given)}: only with --video or --camera")
     return run_predict(args.images, args.model or default_model_uri(args.params),
                        as_json_output=args.json, annotate=args.annotate,
                        explain=args.explain,

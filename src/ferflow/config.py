@@ -86,6 +86,15 @@ class DataParams(Strict):
     file: FileParams = FileParams()
     url: UrlParams = UrlParams()
     kaggle: KaggleParams = KaggleParams()
+    # fer2013: the CSV's own labels; ferplus: the majority of FER+'s ten annotators, read from
+    # ferplus_path (Microsoft's fer2013new.csv, row by row aligned with the full fer2013.csv).
+    labels: Literal["fer2013", "ferplus"] = "fer2013"
+    ferplus_path: str = ""
+
+    @property
+    def ferplus_file(self) -> Path | None:
+        """The FER+ votes file when `labels` is ferplus, else None."""
+        return Path(self.ferplus_path).expanduser() if self.labels == "ferplus" else None
 
     @model_validator(mode="after")
     def _source_has_its_settings(self) -> DataParams:
@@ -94,6 +103,9 @@ class DataParams(Strict):
                              ".tar.gz or image folder")
         if self.source == "url" and not self.url.url:
             raise ValueError("source is 'url' but data.url.url is empty: set the http(s) address")
+        if self.labels == "ferplus" and not self.ferplus_path.strip():
+            raise ValueError("labels is 'ferplus' but data.ferplus_path is empty: set it to "
+                             "Microsoft's FER+ fer2013new.csv, or set data.labels: fer2013")
         return self
 
 

@@ -15,6 +15,7 @@ RAW_CSV = "fer2013.csv"
 SOURCE_JSON = "source.json"
 IMAGES = "images"
 MANIFEST = "manifest.csv"
+LABELS_RECORD = "labels.json"
 ARRAYS = "arrays"
 VALIDATION_REPORT = "validation.json"
 DATA_DOCS = "data_docs"
@@ -56,6 +57,11 @@ class Layout:
     @property
     def manifest(self) -> Path:
         return self.data_dir / MANIFEST
+
+    @property
+    def labels_record(self) -> Path:
+        """Where the labels came from (fer2013 | ferplus) and what FER+ changed or dropped."""
+        return self.data_dir / LABELS_RECORD
 
     @property
     def arrays_dir(self) -> Path:

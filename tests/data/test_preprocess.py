@@ -91,7 +91,8 @@ def test_bad_row_in_a_late_chunk_leaves_previous_outputs(write_csv, tmp_path: Pa
     with pytest.raises(FerflowError, match=r"line 30 \(row 28\): Usage 'Nope'"):
         preprocess.preprocess_csv(bad, data, workers=2)
     assert _tree_digest(data) == before
-    assert sorted(p.name for p in data.iterdir()) == ["arrays", "images", "manifest.csv"]
+    assert sorted(p.name for p in data.iterdir()) == ["arrays", "images", "labels.json",
+                                                      "manifest.csv"]
 
 
 def test_header_only_file_is_an_error(tmp_path: Path) -> None:
@@ -159,4 +160,5 @@ def test_sigkill_takes_the_workers_along_and_the_next_run_removes_the_temp_tree(
     again = _run_preprocess(tmp_path)
     output = again.communicate(timeout=300)[0]
     assert again.returncode == 0, output
-    assert sorted(p.name for p in data.iterdir()) == ["arrays", "images", "manifest.csv", "raw"]
+    assert sorted(p.name for p in data.iterdir()) == ["arrays", "images", "labels.json",
+                                                      "manifest.csv", "raw"]

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 TINY = {
     "data.synthetic.rows": 280,
-    "train.backbones": ["cpu_net", "shallow_cnn"],
+    "train.backbones": ["alexnet", "shallow_cnn"],
     "train.epochs": 2,
     "evaluate.tta": ["none", "flip"],
 }
@@ -51,7 +51,7 @@ def test_retrain_writes_the_job_summary(project: Path) -> None:
     for heading in ("## Metrics vs `HEAD`", "## Params vs `HEAD`", "## Leaderboard",
                     "## Confusion matrix"):
         assert heading in summary
-    assert "cpu_net" in summary and "shallow_cnn" in summary
+    assert "alexnet" in summary and "shallow_cnn" in summary
     assert "| true \\ predicted |" in summary
 
 
@@ -62,31 +62,31 @@ def test_retrain_summary_shows_the_pictures_it_leaves_for_the_pull_request(
     summary = (project / "reports" / "retrain-summary.md").read_text()
     selected = json.loads((project / "metrics" / "summary.json").read_text())["selected"]
     pictures = sorted(p.name for p in (project / "reports" / "retrain").iterdir())
-    assert pictures == sorted(["curves-cpu_net.png", "curves-shallow_cnn.png",
+    assert pictures == sorted(["curves-alexnet.png", "curves-shallow_cnn.png",
                                f"confusion-{selected}.png"])
     for name in pictures:
         path = project / "reports" / "retrain" / name
         with Image.open(path) as image:
             assert image.format == "PNG" and min(image.size) >= 200
         assert f"]({IMAGE_BASE}/reports/retrain/{name})" in summary
-    assert "## Pictures" in summary and "**cpu_net: learning curves**" in summary
+    assert "## Pictures" in summary and "**alexnet: learning curves**" in summary
 
 
 def test_one_run_per_backbone_and_a_champion(project: Path) -> None:
     with _store(project) as db:
         runs = db.execute("select name, status from runs").fetchall()
         aliases = db.execute("select name, alias, version from registered_model_aliases").fetchall()
-    assert sorted(runs) == [("cpu_net", "FINISHED"), ("shallow_cnn", "FINISHED")]
+    assert sorted(runs) == [("alexnet", "FINISHED"), ("shallow_cnn", "FINISHED")]
     assert aliases == [("ferflow-emotion", "champion", 1)]
     summary = json.loads((project / "metrics" / "summary.json").read_text())
-    assert summary["selected"] in {"cpu_net", "shallow_cnn"}
+    assert summary["selected"] in {"alexnet", "shallow_cnn"}
     assert summary["val_accuracy_ci_low"] <= summary["val_accuracy"] <= summary[
         "val_accuracy_ci_high"]
     leaderboard = (project / "reports" / "leaderboard.md").read_text()
-    assert "cpu_net" in leaderboard and "shallow_cnn" in leaderboard
+    assert "alexnet" in leaderboard and "shallow_cnn" in leaderboard
     assert "## Slices and invariances (test split)" in leaderboard
-    assert "| cpu_net | flip |" in leaderboard  # the TTA table, with intervals
-    evaluated = json.loads((project / "metrics" / "eval" / "cpu_net.json").read_text())
+    assert "| alexnet | flip |" in leaderboard  # the TTA table, with intervals
+    evaluated = json.loads((project / "metrics" / "eval" / "alexnet.json").read_text())
     assert {"accuracy_flip_ci_low", "macro_f1_flip_ci_high"} <= set(evaluated["test"])
     assert 0 <= evaluated["slices"]["flip_agreement"] <= 1
 
@@ -150,7 +150,7 @@ def test_mlflow_ui_lists_runs_and_champion_in_a_real_browser(project: Path, tmp_
         # parameter) opens on the runs table, whose Dataset column names each run's splits.
         experiment_page = f"{base}/experiments/{experiment}?workflowType=machine_learning"
         runs_page = _dump_dom(experiment_page, tmp_path)
-        assert "cpu_net" in runs_page and "shallow_cnn" in runs_page
+        assert "alexnet" in runs_page and "shallow_cnn" in runs_page
         sha256 = json.loads((project / "data" / "raw" / "source.json").read_text())["sha256"]
         for split in ("train", "val", "test"):
             assert f"synthetic-{split} ({sha256[:12]})" in runs_page, split

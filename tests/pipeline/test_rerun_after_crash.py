@@ -16,7 +16,7 @@ from test_dvc_repro import dvc, make_project
 
 pytestmark = pytest.mark.slow
 
-TINY = {"data.synthetic.rows": 140, "train.backbones": ["shallow_cnn", "cpu_net"],
+TINY = {"data.synthetic.rows": 140, "train.backbones": ["shallow_cnn", "alexnet"],
         "train.epochs": 1, "evaluate.tta": ["none"]}
 
 
@@ -45,16 +45,16 @@ def test_rerun_after_a_crashed_train_stage_redoes_only_that_stage(tmp_path: Path
     project = make_project(tmp_path, TINY)
     repro = _start_repro(project)
     try:
-        _wait_for_child(repro, "pipeline/train.py cpu_net", 600).send_signal(signal.SIGSEGV)
+        _wait_for_child(repro, "pipeline/train.py alexnet", 600).send_signal(signal.SIGSEGV)
         out, _ = repro.communicate(timeout=120)
     finally:
         repro.kill()
     assert repro.returncode != 0
-    assert "failed to run: python pipeline/train.py cpu_net, exited with -11" in out, out
+    assert "failed to run: python pipeline/train.py alexnet, exited with -11" in out, out
     assert "Running stage 'train@shallow_cnn'" in out
 
     again = dvc(project, "repro").stdout
     ran = {line.split("'")[1] for line in again.splitlines() if line.startswith("Running stage")}
     assert {"download", "preprocess", "validate", "train@shallow_cnn"}.isdisjoint(ran), again
-    assert {"train@cpu_net", "evaluate@cpu_net", "register"} <= ran, again
+    assert {"train@alexnet", "evaluate@alexnet", "register"} <= ran, again
     assert "Data and pipelines are up to date" in dvc(project, "repro").stdout

@@ -15,9 +15,9 @@ from ferflow.tools.team import TeamStack
 
 TINY = {
     "data.synthetic.rows": 140,
-    "train.backbones": ["cpu_net"],
+    "train.backbones": ["shallow_cnn"],
     "train.epochs": 2,
-    "models.cpu_net.width": 0.125,
+    "models.shallow_cnn.width": 0.125,
     "evaluate.tta": ["none"],
     "evaluate.misclassified": 4,
 }

@@ -52,7 +52,7 @@ def test_tracking_server_stopped_mid_training_fails_clearly_then_resumes(
         team: Team, repo: Path, client: MlflowClient) -> None:
     team.dvc(repo, "repro", "preprocess")
     training = team.start_with(repo, team.env(**NO_RETRIES),
-                               *python("-m", "dvc", "repro", "train@cpu_net"))
+                               *python("-m", "dvc", "repro", "train@shallow_cnn"))
     run_id = _first_epoch_logged(client)
     team.stack.stop_tracking(crash=True)  # gone at once, as when its host dies
     out, _ = training.communicate(timeout=600)
@@ -62,12 +62,12 @@ def test_tracking_server_stopped_mid_training_fails_clearly_then_resumes(
     assert (f"ferflow: error: the MLflow tracking server {team.stack.tracking_url} cannot be "
             "reached (connection ") in out
     assert "Traceback" not in out
-    assert not (repo / "models" / "cpu_net" / "model.keras").exists()
+    assert not (repo / "models" / "shallow_cnn" / "model.keras").exists()
 
     team.stack.start_tracking(team.password)  # the same port, the same PostgreSQL and bucket
-    again = team.dvc(repo, "repro", "train@cpu_net")
+    again = team.dvc(repo, "repro", "train@shallow_cnn")
     assert "resuming after epoch" in again.stdout and run_id in again.stdout, again.stdout
-    ref = json.loads((repo / "models" / "cpu_net" / "run.json").read_text())
+    ref = json.loads((repo / "models" / "shallow_cnn" / "run.json").read_text())
     assert ref["run_id"] == run_id
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
@@ -80,8 +80,8 @@ def test_postgres_restarted_between_two_stages(team: Team, repo: Path,
                                                client: MlflowClient) -> None:
     team.stack.stop_postgres()
     team.stack.start_postgres()
-    team.dvc(repo, "repro", "evaluate@cpu_net")
-    run_id = json.loads((repo / "models" / "cpu_net" / "run.json").read_text())["run_id"]
+    team.dvc(repo, "repro", "evaluate@shallow_cnn")
+    run_id = json.loads((repo / "models" / "shallow_cnn" / "run.json").read_text())["run_id"]
     assert "eval_test_accuracy" in client.get_run(run_id).data.metrics
 
 
@@ -107,7 +107,7 @@ def test_s3_down_during_pull_is_a_clear_error_and_a_retry_succeeds(
     team.run("git", "commit", "-qm", "trained", cwd=repo)
     team.run("git", "push", "-q", "origin", "HEAD", cwd=repo)
     other = clone(repo.parent / "origin.git", tmp_path / "other")
-    model = Path("models", "cpu_net", "model.keras")
+    model = Path("models", "shallow_cnn", "model.keras")
     team.stack.stop_s3(crash=True)
     failed = team.dvc(other, "pull", check=False, env=team.env(**S3_NO_RETRIES))
     assert failed.returncode != 0
@@ -121,5 +121,5 @@ def test_s3_down_during_pull_is_a_clear_error_and_a_retry_succeeds(
     team.dvc(repo, "push")
     team.dvc(other, "pull")
     assert (other / model).read_bytes() == (repo / model).read_bytes()
-    status = team.dvc(other, "status", "--with-deps", "evaluate@cpu_net")
+    status = team.dvc(other, "status", "--with-deps", "evaluate@shallow_cnn")
     assert "up to date" in status.stdout, status.stdout

@@ -39,7 +39,7 @@ def clones(team: Team, origin: Path) -> tuple[Path, Path]:
     """Two clones that ran `dvc exp run` up to evaluation at the same time (the register stage
     is the next test's: both at once)."""
     a, b = clone(origin, origin.parent / "a"), clone(origin, origin.parent / "b")
-    procs = [team.start(repo, *python("-m", "dvc", "exp", "run", "evaluate@cpu_net"))
+    procs = [team.start(repo, *python("-m", "dvc", "exp", "run", "evaluate@shallow_cnn"))
              for repo in (a, b)]
     for proc in procs:
         team.finish(proc)
@@ -55,7 +55,7 @@ def _objects(team: Team) -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize(("credentials", "command"), [
-    ({}, ("pipeline/train.py", "cpu_net")),
+    ({}, ("pipeline/train.py", "shallow_cnn")),
     ({"MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_TRACKING_PASSWORD": "not-it"},
      ("-m", "ferflow", "predict", "--no-detect", "face.png")),
 ], ids=["none-train", "wrong-predict"])
@@ -80,7 +80,7 @@ def test_commands_refuse_to_start_without_the_right_account(
 
 def test_both_runs_land_in_the_server_with_artifacts_in_s3(
         team: Team, clones: tuple[Path, Path], client: MlflowClient) -> None:
-    run_ids = {json.loads((repo / "models" / "cpu_net" / "run.json").read_text())["run_id"]
+    run_ids = {json.loads((repo / "models" / "shallow_cnn" / "run.json").read_text())["run_id"]
                for repo in clones}
     assert len(run_ids) == 2
     keys = _objects(team)
@@ -126,7 +126,7 @@ def test_a_second_machine_pulls_the_outputs_and_has_nothing_to_rerun(
     team.dvc(a, "push")
     other = clone(a.parent / "origin.git", tmp_path / "laptop")
     team.dvc(other, "pull")
-    assert (other / "models" / "cpu_net" / "model.keras").is_file()
+    assert (other / "models" / "shallow_cnn" / "model.keras").is_file()
     again = team.dvc(other, "repro")
     assert "Running stage" not in again.stdout, again.stdout
     assert "up to date" in again.stdout

@@ -26,8 +26,8 @@ def test_two_queued_experiments_in_parallel_are_both_recorded(tmp_path: Path) ->
     init_repo(repo, env)
     write_arrays(repo / "data" / "arrays", rows=70)
     write_params(repo / "params.yaml", params_tree(
-        train={"backbones": ["cpu_net"], "epochs": 1, "batch_size": 16, "seed": 1},
-        models={"cpu_net": {"width": 0.25}}, mlflow={"experiment": "queue"}))
+        train={"backbones": ["shallow_cnn"], "epochs": 1, "batch_size": 16, "seed": 1},
+        models={"shallow_cnn": {"width": 0.25}}, mlflow={"experiment": "queue"}))
     (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"train": {
         "matrix": {"backbone": "${train.backbones}"},
         "cmd": f"{sys.executable} {STAGE} ${{item.backbone}}",

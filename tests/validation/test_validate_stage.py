@@ -26,7 +26,7 @@ def _project(tmp_path: Path) -> Path:
 def test_passing_data_exits_0_with_a_short_summary(tmp_path: Path) -> None:
     run = _stage(_project(tmp_path))
     assert run.returncode == 0, run.stderr
-    assert run.stdout.startswith("Data validation passed: 30 expectations on 42 CSV rows")
+    assert run.stdout.startswith("Data validation passed: 31 expectations on 42 CSV rows")
     assert "report: reports/validation.json; Data Docs: reports/data_docs/index.html" \
         in run.stdout
     assert (tmp_path / "reports" / "data_docs" / "index.html").is_file()

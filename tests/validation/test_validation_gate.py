@@ -62,12 +62,16 @@ def test_clean_data_passes_and_writes_reports_and_data_docs(tmp_path: Path) -> N
     result = validate_dataset(csv, data, reports, small_params())
 
     assert result.success and not result.failures
-    assert len(result.outcomes) == 30
+    assert len(result.outcomes) == 31
     report = json.loads((reports / "validation.json").read_text())
     assert report["success"] is True
-    assert report["expectations"] == {"evaluated": 30, "failed": 0}
+    assert report["expectations"] == {"evaluated": 31, "failed": 0}
     assert report["rows"] == {"csv": ROWS, "train": 14, "val": 14, "test": 14}
     assert set(report["suites"]) == {"fer2013_csv", "images", "class_balance", "splits"}
+    assert report["label_checks"] == {"labels_record_matches": {
+        "success": True, "observed": f"{data / 'labels.json'} agrees"}}
+    assert (report["labels"], report["labels_changed"], report["rows_dropped"]) == (
+        "fer2013", 0, {})
     assert set(report["suites"]["fer2013_csv"]["expectations"]) == CSV_SUITE
     assert set(report["suites"]["images"]["expectations"]) == IMAGES_SUITE
     assert report["class_shares"]["val"] == {name: round(2 / 14, 6) for name in EMOTIONS}
@@ -84,7 +88,7 @@ def test_clean_data_passes_and_writes_reports_and_data_docs(tmp_path: Path) -> N
     for suite in report["suites"]:
         assert suite in html
     assert not list(reports.glob(".*tmp*")), "no temporary directories left behind"
-    assert "Data validation passed: 30 expectations on 42 CSV rows" in format_summary(result)
+    assert "Data validation passed: 31 expectations on 42 CSV rows" in format_summary(result)
 
 
 def test_csv_suite_catches_each_malformed_field(tmp_path: Path) -> None:

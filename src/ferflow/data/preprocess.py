@@ -8,6 +8,9 @@ Outputs under `data_dir` (see DESIGN.md):
 The CSV is cut into chunks at line boundaries; worker processes parse a chunk and write its PNGs
 into a temporary tree that replaces `images/` only when every row parsed. A malformed row anywhere
 stops the stage with every fault listed and leaves the previous outputs untouched.
+
+With FER+ labels (`ferplus_path`), each row takes the majority label of FER+'s votes and the
+rows FER+ drops get no PNG, manifest line or array row; `labels.json` records the relabelling.
 """
 
 from __future__ import annotations
@@ -26,9 +29,17 @@ from ferflow import EMOTIONS, SPLITS, USAGE_TO_SPLIT
 from ferflow.atomic import atomic_path
 from ferflow.data.arrays import write_split
 from ferflow.data.fer_csv import FerTable, RowFault, fault_report, parse_lines, split_header
+from ferflow.data.ferplus import (
+    FerPlusLabels,
+    check_alignment,
+    check_row_count,
+    majority_labels,
+    read_ferplus_csv,
+)
+from ferflow.data.label_record import write_label_record
 from ferflow.data.png import write_grey_png
 from ferflow.errors import FerflowError
-from ferflow.layout import ARRAYS, IMAGES, MANIFEST
+from ferflow.layout import ARRAYS, IMAGES, LABELS_RECORD, MANIFEST
 from ferflow.progress import Progress
 
 ROWS_PER_CHUNK = 2000
@@ -44,6 +55,8 @@ class Chunk:
     first_row: int
     rows: int
     images_dir: str | None
+    labels: np.ndarray | None = None
+    """FER+ labels of the chunk's rows (-1: no PNG), replacing the CSV's; None = the CSV's."""
 
 
 @dataclass(frozen=True)
@@ -66,16 +79,21 @@ def _process_chunk(chunk: Chunk) -> ChunkResult:
     table, faults = parse_lines(lines, chunk.first_row)
     rows = np.arange(chunk.first_row, chunk.first_row + len(table), dtype=np.int64)
     if not faults and chunk.images_dir is not None:
-        for image, label, usage, row in zip(table.images, table.labels, table.usages, rows,
+        labels = table.labels if chunk.labels is None else chunk.labels[:len(table)]
+        for image, label, usage, row in zip(table.images, labels, table.usages, rows,
                                             strict=True):
+            if label < 0:
+                continue
             path = image_relpath(USAGE_TO_SPLIT[usage], int(label), int(row))
             write_grey_png(os.path.join(chunk.images_dir, path[len("images/"):]), image)
     return ChunkResult(table, rows, faults)
 
 
-def plan_chunks(path: Path, images_dir: str | None, rows_per_chunk: int = ROWS_PER_CHUNK
+def plan_chunks(path: Path, images_dir: str | None, rows_per_chunk: int | None = None
                 ) -> list[Chunk]:
-    """Cut the CSV's data lines into chunks of about `rows_per_chunk` rows (checks the header)."""
+    """Cut the CSV's data lines into chunks of about `rows_per_chunk` rows (default:
+    ROWS_PER_CHUNK, read at call time; checks the header)."""
+    rows_per_chunk = ROWS_PER_CHUNK if rows_per_chunk is None else rows_per_chunk
     data = path.read_bytes()
     header_end = data.find(b"\n") + 1 or len(data)
     split_header(data[:header_end], path)
@@ -128,6 +146,13 @@ def _run_chunks(chunks: list[Chunk], workers: int) -> list[ChunkResult]:
     return results
 
 
+def _with_labels(chunks: list[Chunk], ferplus: FerPlusLabels | None) -> list[Chunk]:
+    if ferplus is None:
+        return chunks
+    return [Chunk(c.path, c.start, c.end, c.first_row, c.rows, c.images_dir,
+                  ferplus.labels[c.first_row:c.first_row + c.rows]) for c in chunks]
+
+
 def _manifest_text(labels: np.ndarray, splits: np.ndarray, rows: np.ndarray) -> str:
     lines = ["path,label,emotion,split,row"]
     lines += [f"{image_relpath(s, int(y), int(r))},{int(y)},{EMOTIONS[int(y)]},{s},{int(r)}"
@@ -139,19 +164,26 @@ def preprocess_csv(
     csv_path: str | os.PathLike[str],
     data_dir: str | os.PathLike[str],
     workers: int | None = None,
+    ferplus_path: str | os.PathLike[str] | None = None,
 ) -> dict[str, dict[str, int]]:
-    """Turn a FER2013 CSV into the PNG tree, manifest and arrays; return counts per split/class."""
+    """Turn a FER2013 CSV into the PNG tree, manifest and arrays; return counts per split/class.
+
+    With `ferplus_path` (a fer2013new.csv), FER+'s majority labels replace the CSV's."""
     csv_path, data_dir = Path(csv_path), Path(data_dir)
     if not csv_path.is_file():
         raise FerflowError(f"{csv_path}: file not found; run the download stage first "
                            "(dvc repro download)")
     workers = workers or _default_workers()
+    votes = read_ferplus_csv(ferplus_path) if ferplus_path is not None else None
+    ferplus = majority_labels(votes) if votes is not None else None
     with atomic_path(data_dir / IMAGES, directory=True) as images_tmp:
         for split in SPLITS:
             for emotion in EMOTIONS:
                 (images_tmp / split / emotion).mkdir(parents=True)
         chunks = plan_chunks(csv_path, str(images_tmp))
-        results = _run_chunks(chunks, workers)
+        if votes is not None:  # before any parsing; the Usage check needs the rows (below)
+            check_row_count(votes, sum(c.rows for c in chunks), csv_path)
+        results = _run_chunks(_with_labels(chunks, ferplus), workers)
         faults = [fault for result in results for fault in result.faults]
         if faults:
             raise FerflowError(fault_report(csv_path, faults))
@@ -162,12 +194,23 @@ def preprocess_csv(
         labels = np.concatenate([r.table.labels for r in results])
         splits = np.array([USAGE_TO_SPLIT[u] for r in results for u in r.table.usages])
         rows = np.concatenate([r.rows for r in results])
+        record: dict[str, object] = {"labels": "fer2013", "labels_changed": 0, "rows_dropped": {}}
+        if votes is not None and ferplus is not None:
+            check_alignment(votes, np.concatenate([r.table.usages for r in results]), csv_path)
+            record = {"labels": "ferplus", "ferplus_path": str(votes.path),
+                      "ferplus_sha256": votes.sha256,
+                      "labels_changed": ferplus.changed(labels),
+                      "rows_dropped": ferplus.dropped()}
+            keep = ferplus.kept
+            images, labels = images[keep], ferplus.labels[keep].astype(labels.dtype)
+            splits, rows = splits[keep], rows[keep]
         with atomic_path(data_dir / ARRAYS, directory=True) as arrays_tmp:
             for split in SPLITS:
                 keep = splits == split
                 write_split(arrays_tmp, split, images[keep], labels[keep], rows[keep])
         with atomic_path(data_dir / MANIFEST) as manifest_tmp:
             manifest_tmp.write_text(_manifest_text(labels, splits, rows), encoding="utf-8")
+        write_label_record(data_dir / LABELS_RECORD, record)
     return {
         split: {emotion: int(np.sum((splits == split) & (labels == i)))
                 for i, emotion in enumerate(EMOTIONS)}

@@ -12,7 +12,14 @@ from ferflow import EMOTIONS, SPLITS
 from ferflow.atomic import atomic_path, write_json
 from ferflow.config import ValidateParams
 from ferflow.errors import FerflowError
-from ferflow.layout import ARRAYS, DATA_DOCS, MANIFEST, VALIDATION_REPORT, arrays_file
+from ferflow.layout import (
+    ARRAYS,
+    DATA_DOCS,
+    LABELS_RECORD,
+    MANIFEST,
+    VALIDATION_REPORT,
+    arrays_file,
+)
 from ferflow.progress import Progress
 from ferflow.validation.csv_rows import CsvFacts, read_csv_facts
 from ferflow.validation.images import (
@@ -21,6 +28,7 @@ from ferflow.validation.images import (
     read_manifest,
     unlisted_pngs,
 )
+from ferflow.validation.labels import label_facts
 from ferflow.validation.quality import Quality, image_quality
 from ferflow.validation.report import Outcome, ValidationResult, outcomes, plain
 from ferflow.validation.suites import (
@@ -71,10 +79,11 @@ def _split_frame(quality: Quality, arrays: dict[str, dict[str, Any]],
     return pd.DataFrame(records)
 
 
-def _report(success: bool, found: list[Outcome], csv: CsvFacts, classes: pd.DataFrame,
-            quality: Quality, params: ValidateParams,
+def _report(success: bool, found: list[Outcome], checks: list[Outcome], csv: CsvFacts,
+            classes: pd.DataFrame, quality: Quality, params: ValidateParams,
             unlisted: dict[str, list[str]]) -> dict[str, Any]:
-    """The content of validation.json: verdicts per suite and expectation, then the facts."""
+    """The content of validation.json: verdicts per GX suite and expectation, the checks made
+    outside GX (labels), then the facts."""
     suites: dict[str, dict[str, Any]] = {}
     for outcome in found:
         suite = suites.setdefault(outcome.suite, {"success": True, "expectations": {}})
@@ -93,10 +102,11 @@ def _report(success: bool, found: list[Outcome], csv: CsvFacts, classes: pd.Data
 
     return plain({
         "success": success,
-        "expectations": {"evaluated": len(found),
-                         "failed": sum(not o.success for o in found)},
+        "expectations": {"evaluated": len(found) + len(checks),
+                         "failed": sum(not o.success for o in [*found, *checks])},
         "rows": {"csv": len(csv), **{s: int(np.sum(csv.splits == s)) for s in SPLITS}},
         "suites": suites,
+        "label_checks": {o.key: o.to_json() for o in checks},
         "class_counts": {s: dict(zip(g["emotion"], g["csv_rows"], strict=True))
                          for s, g in classes.groupby("split", sort=False)},
         "class_shares": {s: dict(zip(g["emotion"], g["share"].round(6), strict=True))
@@ -131,8 +141,12 @@ def _require_inputs(raw_csv: Path, data_dir: Path) -> None:
 
 
 def validate_dataset(raw_csv: Path, data_dir: Path, reports_dir: Path,
-                     params: ValidateParams) -> ValidationResult:
+                     params: ValidateParams, ferplus_path: Path | None = None
+                     ) -> ValidationResult:
     """Run the data gate; write `validation.json` and `data_docs/` under `reports_dir`.
+
+    With `ferplus_path` (fer2013new.csv) the outputs are judged against FER+'s majority labels
+    (ferflow.validation.labels).
 
     Raises FerflowError when an input is missing or unreadable (a usage error); a data set
     that breaks an expectation is not an error: the result says `success=False`.
@@ -140,7 +154,9 @@ def validate_dataset(raw_csv: Path, data_dir: Path, reports_dir: Path,
     raw_csv, data_dir, reports_dir = Path(raw_csv), Path(data_dir), Path(reports_dir)
     _require_inputs(raw_csv, data_dir)
     with Progress(total=5, desc="validate", unit="steps") as progress:
-        csv = read_csv_facts(raw_csv)
+        labels = label_facts(read_csv_facts(raw_csv), raw_csv, data_dir / LABELS_RECORD,
+                             ferplus_path)
+        csv = labels.csv
         progress.update()
         manifest = read_manifest(data_dir)
         arrays = array_facts(data_dir, csv)
@@ -153,7 +169,8 @@ def validate_dataset(raw_csv: Path, data_dir: Path, reports_dir: Path,
                                 lines[usable], params.blank_std, params.examples)
         classes = _class_frame(csv, manifest, arrays)
         progress.update()
-        tables = [csv_table(csv.frame, params), images_table(images, len(csv)),
+        kept_rows = len(csv) - labels.dropped_rows
+        tables = [csv_table(csv.frame, params), images_table(images, kept_rows),
                   class_table(classes, params),
                   split_table(_split_frame(quality, arrays, unlisted), params)]
         with atomic_path(reports_dir / DATA_DOCS, directory=True) as docs:
@@ -161,9 +178,11 @@ def validate_dataset(raw_csv: Path, data_dir: Path, reports_dir: Path,
             progress.update()
             found = [o for t in tables for o in outcomes(t.name, results[t.name],
                                                          t.index_columns)]
-            success = all(o.success for o in found)
-            report = _report(success, found, csv, classes, quality, params, unlisted)
+            success = all(o.success for o in [*found, *labels.outcomes])
+            report = {**_report(success, found, labels.outcomes, csv, classes, quality, params,
+                                unlisted),
+                      **plain(labels.report)}
             write_json(reports_dir / VALIDATION_REPORT, report)
         progress.update()
-    return ValidationResult(success, found, report, reports_dir / VALIDATION_REPORT,
-                            reports_dir / DATA_DOCS / "index.html")
+    return ValidationResult(success, [*found, *labels.outcomes], report,
+                            reports_dir / VALIDATION_REPORT, reports_dir / DATA_DOCS / "index.html")

@@ -162,6 +162,9 @@ def format_summary(result: ValidationResult) -> str:
             lines.append(f"  FAIL {outcome.title}")
             lines.append(f"       observed: {outcome.observed_text}")
             lines.extend(f"       {example}" for example in outcome.examples[:_TERMINAL_EXAMPLES])
+    if report.get("labels") == "ferplus" and report.get("rows_dropped") is not None:
+        dropped = ", ".join(f"{why} {n:,}" for why, n in report["rows_dropped"].items())
+        lines.append(f"  FER+ labels: {report['labels_changed']:,} changed; dropped {dropped}")
     dup = report["duplicates"]
     lines.append("  duplicates across splits: " + ", ".join(
         f"{s} {v['rows']} ({_percent(v['share'])})" for s, v in dup["cross_split"].items())
