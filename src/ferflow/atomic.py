@@ -99,6 +99,16 @@ def write_json(target: str | os.PathLike[str], data: Any) -> None:
     write_text(target, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
+def read_json_record(path: Path) -> dict[str, Any]:
+    """A JSON object `write_json` wrote, for the optional records (source, labels): {} when the
+    file is missing, unreadable or not an object."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
 def read_stage_json(path: Path, stage: str) -> Any:
     """A JSON output of DVC stage `stage` (e.g. `train@cpu_net`), as `write_json` wrote it;
     FerflowError naming the file and the stage to rerun when it is missing or broken."""

@@ -8,11 +8,10 @@ FER2013's) and `rows_dropped` (per reason; see ferflow.data.ferplus.DROP_REASONS
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from ferflow.atomic import write_json
+from ferflow.atomic import read_json_record, write_json
 
 
 def write_label_record(path: Path, record: dict[str, Any]) -> None:
@@ -21,8 +20,4 @@ def write_label_record(path: Path, record: dict[str, Any]) -> None:
 
 def read_label_record(path: Path) -> dict[str, Any]:
     """`labels.json` as preprocess wrote it ({} when it is missing or unreadable)."""
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}
-    return record if isinstance(record, dict) else {}
+    return read_json_record(path)

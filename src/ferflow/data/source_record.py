@@ -3,11 +3,10 @@ Written by the download stage, read by training and the release step for their t
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from ferflow.atomic import write_json
+from ferflow.atomic import read_json_record, write_json
 
 
 def write_source_record(path: Path, info: dict[str, Any]) -> None:
@@ -16,11 +15,7 @@ def write_source_record(path: Path, info: dict[str, Any]) -> None:
 
 def read_source_record(path: Path) -> dict[str, Any]:
     """`source.json` as the download stage wrote it ({} when it is missing or unreadable)."""
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}
-    return record if isinstance(record, dict) else {}
+    return read_json_record(path)
 
 
 def data_sha256(path: Path) -> str:
